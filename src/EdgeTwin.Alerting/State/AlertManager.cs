@@ -1040,47 +1040,20 @@ public sealed partial class AlertManager : IDisposable
             return;
         }
 
-        var now = _time.GetUtcNow();
-        var alive = _store.LoadAlive();
-        var tolerance = _config.ForOutageTolerance;
+        var tally = new RestoreTally(_time.GetUtcNow(), _store.LoadAlive(), _config.ForOutageTolerance);
         var start = _time.GetTimestamp();
-        var kept = 0;
-        var keptDown = TimeSpan.Zero;
-        var longest = TimeSpan.Zero;
-        var behind = TimeSpan.Zero;
-        var dropped = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in saved)
         {
-            // A live hold went on being held up to the last alive mark; a frozen one (kept by a run that never evaluated
-            // it again) was last known to hold at its own time.
-            var lastAlive = p.Live && alive is { } mark && mark > p.At ? mark : p.At;
-            var held = p.Held + (lastAlive - p.At);
-            var down = now - lastAlive;
-            string? why = tolerance <= TimeSpan.Zero ? "disabled"
-                : !_rules.TryGetValue(p.Rule, out var rule) || rule.For <= TimeSpan.Zero ? "rule_changed"
-                : down < TimeSpan.Zero ? "clock_behind"
-                : down > tolerance ? "outage_too_long"
-                : null;
-            if (why is not null)
+            var fits = _rules.TryGetValue(p.Rule, out var rule) && rule.For > TimeSpan.Zero;
+            if (tally.Judge(p.Live, p.At, fits, out var lastAlive, out var down) is { } why)
             {
                 Write(AlertStore.RemovePending(p.Rule, p.Key));
-                dropped[why] = dropped.GetValueOrDefault(why) + 1;
                 _metrics?.ForHold(why);
-                if (why == "clock_behind" && -down > behind)
-                {
-                    behind = -down;
-                }
-                else if (why == "outage_too_long" && down > longest)
-                {
-                    longest = down;
-                }
-
                 continue;
             }
 
-            _holds[(p.Rule, p.Key)] = new SavedHold(p.Since, held, start + TimestampTicks(tolerance - down));
-            kept++;
-            keptDown = down > keptDown ? down : keptDown;
+            var held = p.Held + (lastAlive - p.At);
+            _holds[(p.Rule, p.Key)] = new SavedHold(p.Since, held, start + TimestampTicks(_config.ForOutageTolerance - down));
             if (p.Live)
             {
                 // Frozen: this run may write alive marks for other alerts before it evaluates this one again, and those
@@ -1090,37 +1063,9 @@ public sealed partial class AlertManager : IDisposable
         }
 
         Volatile.Write(ref _holdCount, _holds.Count);
-        if (!_logger.IsEnabled(LogLevel.Information))
+        if (_logger.IsEnabled(LogLevel.Information))
         {
-            return;
-        }
-
-        var tol = Core.Config.Durations.Format(tolerance);
-        if (kept > 0)
-        {
-            var downText = Core.Config.Durations.Format(Whole(keptDown));
-            LogHoldsKept(kept, downText, tol);
-        }
-
-        foreach (var (why, count) in dropped)
-        {
-            switch (why)
-            {
-                case "disabled":
-                    LogHoldsDropped(count, "alerts.for_outage_tolerance is 0s (holds are never restored)");
-                    break;
-                case "rule_changed":
-                    LogHoldsDropped(count, "their rule is gone or has no for: now");
-                    break;
-                case "outage_too_long":
-                    var tooLong = $"the agent was down longer than alerts.for_outage_tolerance ({tol}): {Core.Config.Durations.Format(Whole(longest))} since its last alive mark";
-                    LogHoldsDropped(count, tooLong);
-                    break;
-                default:
-                    var behindText = Core.Config.Durations.Format(Whole(behind));
-                    LogHoldsClockBehind(count, behindText);
-                    break;
-            }
+            tally.Report(LogHoldsKept, LogHoldsDropped, LogHoldsClockBehind, "holds are never restored", "their rule is gone or has no for: now");
         }
     }
 
@@ -1262,46 +1207,21 @@ public sealed partial class AlertManager : IDisposable
             return;
         }
 
-        var now = _time.GetUtcNow();
-        var alive = _store.LoadAlive();
-        var tolerance = _config.ForOutageTolerance;
+        var tally = new RestoreTally(_time.GetUtcNow(), _store.LoadAlive(), _config.ForOutageTolerance);
         var start = _time.GetTimestamp();
-        var kept = 0;
-        var keptDown = TimeSpan.Zero;
-        var longest = TimeSpan.Zero;
-        var behind = TimeSpan.Zero;
-        var dropped = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in saved)
         {
-            var lastAlive = p.Live && alive is { } mark && mark > p.At ? mark : p.At;
-            var elapsed = p.Elapsed + (lastAlive - p.At);
-            var down = now - lastAlive;
-            string? why = tolerance <= TimeSpan.Zero ? "disabled"
-                : !_rules.TryGetValue(p.Rule, out var rule) || rule.Kind != (p.Stuck ? RuleKind.Stuck : RuleKind.Missing) ? "rule_changed"
-                : down < TimeSpan.Zero ? "clock_behind"
-                : down > tolerance ? "outage_too_long"
-                : null;
-            if (why is not null)
+            var fits = _rules.TryGetValue(p.Rule, out var rule) && rule.Kind == (p.Stuck ? RuleKind.Stuck : RuleKind.Missing);
+            if (tally.Judge(p.Live, p.At, fits, out var lastAlive, out var down) is { } why)
             {
                 Write(AlertStore.RemoveAfter(p.Rule, p.Key));
-                dropped[why] = dropped.GetValueOrDefault(why) + 1;
                 _metrics?.AfterTimer(why);
-                if (why == "clock_behind" && -down > behind)
-                {
-                    behind = -down;
-                }
-                else if (why == "outage_too_long" && down > longest)
-                {
-                    longest = down;
-                }
-
                 continue;
             }
 
-            _afters[(p.Rule, p.Key)] = new SavedAfter(p.Stuck, p.Value, elapsed, start + TimestampTicks(tolerance - down));
+            var elapsed = p.Elapsed + (lastAlive - p.At);
+            _afters[(p.Rule, p.Key)] = new SavedAfter(p.Stuck, p.Value, elapsed, start + TimestampTicks(_config.ForOutageTolerance - down));
             _afterDocs[(p.Rule, p.Key)] = FrozenAfter;
-            kept++;
-            keptDown = down > keptDown ? down : keptDown;
             if (p.Live)
             {
                 // Frozen, as a kept for: hold: this run's alive marks must not count for it before its series is seen again.
@@ -1311,36 +1231,84 @@ public sealed partial class AlertManager : IDisposable
 
         Volatile.Write(ref _afterCount, _afters.Count);
         Volatile.Write(ref _afterDocCount, _afterDocs.Count);
-        if (!_logger.IsEnabled(LogLevel.Information))
+        if (_logger.IsEnabled(LogLevel.Information))
         {
-            return;
+            tally.Report(LogAftersKept, LogAftersDropped, LogAftersClockBehind, "after timers are never restored", "their rule is gone or is no longer of the same type");
         }
+    }
 
-        var tol = Core.Config.Durations.Format(tolerance);
-        if (kept > 0)
-        {
-            var downText = Core.Config.Durations.Format(Whole(keptDown));
-            LogAftersKept(kept, downText, tol);
-        }
+    /// <summary>
+    /// The wall-clock side of restoring what the last run saved (for: holds, after timers), and the start log's tally.
+    /// An item is kept when the agent was down at most <c>for_outage_tolerance</c> since the last alive mark; every one
+    /// is dropped when the wall clock reads earlier than that mark (a box booted with a clock behind: how long it was
+    /// down is unknown).
+    /// </summary>
+    private sealed class RestoreTally(DateTimeOffset now, DateTimeOffset? alive, TimeSpan tolerance)
+    {
+        private readonly Dictionary<string, int> _dropped = new(StringComparer.Ordinal);
+        private int _kept;
+        private TimeSpan _keptDown;
+        private TimeSpan _longest;
+        private TimeSpan _behind;
 
-        foreach (var (why, count) in dropped)
+        /// <summary>
+        /// Null when kept, else why dropped (the metric's outcome). A live item went on up to the last alive mark
+        /// (<paramref name="lastAlive"/>); a frozen one (kept by a run that never saw it again) was last known at its own time.
+        /// </summary>
+        public string? Judge(bool live, DateTimeOffset at, bool ruleFits, out DateTimeOffset lastAlive, out TimeSpan down)
         {
-            switch (why)
+            lastAlive = live && alive is { } mark && mark > at ? mark : at;
+            down = now - lastAlive;
+            string? why = tolerance <= TimeSpan.Zero ? "disabled"
+                : !ruleFits ? "rule_changed"
+                : down < TimeSpan.Zero ? "clock_behind"
+                : down > tolerance ? "outage_too_long"
+                : null;
+            if (why is null)
             {
-                case "disabled":
-                    LogAftersDropped(count, "alerts.for_outage_tolerance is 0s (after timers are never restored)");
-                    break;
-                case "rule_changed":
-                    LogAftersDropped(count, "their rule is gone or is no longer of the same type");
-                    break;
-                case "outage_too_long":
-                    var tooLong = $"the agent was down longer than alerts.for_outage_tolerance ({tol}): {Core.Config.Durations.Format(Whole(longest))} since its last alive mark";
-                    LogAftersDropped(count, tooLong);
-                    break;
-                default:
-                    var behindText = Core.Config.Durations.Format(Whole(behind));
-                    LogAftersClockBehind(count, behindText);
-                    break;
+                _kept++;
+                _keptDown = down > _keptDown ? down : _keptDown;
+                return null;
+            }
+
+            _dropped[why] = _dropped.GetValueOrDefault(why) + 1;
+            if (why == "clock_behind" && -down > _behind)
+            {
+                _behind = -down;
+            }
+            else if (why == "outage_too_long" && down > _longest)
+            {
+                _longest = down;
+            }
+
+            return why;
+        }
+
+        public void Report(Action<int, string, string> kept, Action<int, string> dropped, Action<int, string> clockBehind, string neverRestored, string ruleChanged)
+        {
+            var tol = Core.Config.Durations.Format(tolerance);
+            if (_kept > 0)
+            {
+                kept(_kept, Core.Config.Durations.Format(Whole(_keptDown)), tol);
+            }
+
+            foreach (var (why, count) in _dropped)
+            {
+                switch (why)
+                {
+                    case "disabled":
+                        dropped(count, $"alerts.for_outage_tolerance is 0s ({neverRestored})");
+                        break;
+                    case "rule_changed":
+                        dropped(count, ruleChanged);
+                        break;
+                    case "outage_too_long":
+                        dropped(count, $"the agent was down longer than alerts.for_outage_tolerance ({tol}): {Core.Config.Durations.Format(Whole(_longest))} since its last alive mark");
+                        break;
+                    default:
+                        clockBehind(count, Core.Config.Durations.Format(Whole(_behind)));
+                        break;
+                }
             }
         }
     }
