@@ -426,6 +426,12 @@ internal sealed class AlertInstance
     /// says it is back and how bad it got (<c>… 29.9 °C, back below 30 °C (clear level); peak 34.1 °C</c>), never the
     /// firing text again.
     /// </summary>
+    /// <summary>
+    /// "has not changed for 3m since 12:03" read as unchanged since 12:03, the time it fired; it was 3m before (or, after
+    /// a restart with a resumed timer, earlier still), so stuck and missing summaries say when it fired as such.
+    /// </summary>
+    private static string FiringSince(string since) => since.Length == 0 ? "" : "; firing" + since;
+
     private string DefaultSummary()
     {
         var resolved = State == AlertState.Resolved;
@@ -456,10 +462,10 @@ internal sealed class AlertInstance
                 : $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, limit {Num(Rule.Limit)}{UnitSuffix()}/min{since}",
             RuleKind.Stuck => resolved
                 ? $"{Place()}: {what} changes again"
-                : $"{Place()}: {what} has not changed for {Core.Config.Durations.Format(Rule.After)}{since}",
+                : $"{Place()}: {what} has not changed for {Core.Config.Durations.Format(Rule.After)}{FiringSince(since)}",
             RuleKind.Missing => resolved
                 ? $"{Place()}: {what} sends data again"
-                : $"{Place()}: {what} has sent no data for {Core.Config.Durations.Format(Rule.After)}{since}",
+                : $"{Place()}: {what} has sent no data for {Core.Config.Durations.Format(Rule.After)}{FiringSince(since)}",
             RuleKind.DeviceDown => resolved ? $"device {Key}{Around()} is up again" : $"device {Key}{Around()} is down{since}",
 
             // The event's own text is what the operator acts on (failed units, racks affected, first step), not the number.

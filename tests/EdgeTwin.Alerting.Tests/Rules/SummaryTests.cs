@@ -31,6 +31,29 @@ public sealed class SummaryTests
     }
 
     [Fact]
+    public async Task Regression_a_stuck_or_missing_summary_read_as_unchanged_since_the_time_it_fired()
+    {
+        // Was "inlet_temperature has not changed for 3m since 12:03:00 UTC": unchanged since 12:00, fired at 12:03.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: inlet-stuck, type: stuck, match: { role: rack.inlet_temperature }, after: 3m, tolerance: 0.01, severity: info }
+                - { name: power-missing, type: missing, match: { role: pdu.total_power }, after: 2m, severity: warning }
+            """);
+        var inlet = h.Series("pdu-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        var power = h.Series("pdu-r01", "total_power", "pdu.total_power", "kW");
+        h.Feed(power, 2.2);
+        for (var t = 0; t <= 19; t++)
+        {
+            h.Feed(inlet, 21.5);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Matches(@"^rack r01 \(room1, site dc1\): inlet_temperature has not changed for 3m; firing since 12:03:0\d UTC$", h.Active("inlet-stuck")!.Summary);
+        Assert.Matches(@"^rack r01 \(room1, site dc1\): total_power has sent no data for 2m; firing since 12:02:0\d UTC$", h.Active("power-missing")!.Summary);
+    }
+
+    [Fact]
     public void Regression_a_summary_template_with_an_unknown_placeholder_reached_the_operator_as_written()
     {
         // check passed "{rack} is hot" (only action: was checked), and the journal and the NOC read "{rack} is hot".
