@@ -1113,17 +1113,7 @@ public sealed partial class AlertManager : IDisposable
     /// <summary>Under _gate. Holds no evaluation claimed within the tolerance (a series no longer polled, a rule that never evaluates its key).</summary>
     private void ExpireHolds()
     {
-        var nowTicks = _time.GetTimestamp();
-        List<(string Rule, string Key)>? expired = null;
-        foreach (var (key, hold) in _holds)
-        {
-            if (nowTicks - hold.Deadline >= 0)
-            {
-                (expired ??= []).Add(key);
-            }
-        }
-
-        if (expired is null)
+        if (Unclaimed(_holds, static h => h.Deadline) is not { } expired)
         {
             return;
         }
@@ -1376,20 +1366,26 @@ public sealed partial class AlertManager : IDisposable
     /// <summary>Whether after documents are on disk (the next mark removes those whose timer no longer runs).</summary>
     internal bool HasAfterDocs => Volatile.Read(ref _afterDocCount) > 0;
 
-    /// <summary>Under _gate. Saved after timers whose series no rule bound within the tolerance.</summary>
-    private void ExpireAfters()
+    /// <summary>Under _gate. What was saved before the stop (holds, after timers) and is past its deadline (monotonic); null when none is.</summary>
+    private List<(string Rule, string Key)>? Unclaimed<T>(Dictionary<(string Rule, string Key), T> saved, Func<T, long> deadline)
     {
         var nowTicks = _time.GetTimestamp();
         List<(string Rule, string Key)>? expired = null;
-        foreach (var (key, saved) in _afters)
+        foreach (var (key, item) in saved)
         {
-            if (nowTicks - saved.Deadline >= 0)
+            if (nowTicks - deadline(item) >= 0)
             {
                 (expired ??= []).Add(key);
             }
         }
 
-        if (expired is null)
+        return expired;
+    }
+
+    /// <summary>Under _gate. Saved after timers whose series no rule bound within the tolerance.</summary>
+    private void ExpireAfters()
+    {
+        if (Unclaimed(_afters, static a => a.Deadline) is not { } expired)
         {
             return;
         }

@@ -53,7 +53,7 @@ internal sealed record StoredPending(string Rule, string Key, DateTimeOffset Sin
 
 /// <summary>
 /// A <c>stuck</c> or <c>missing</c> rule's <c>after</c> timer on one series as saved: the rule and series key, whether it
-/// is a stuck one (else missing), the value seen stuck, how long it had run as of <see cref="At"/> (earlier downtime not
+/// is a stuck one (else missing), the value seen stuck (missing: the series' sample gap in seconds), how long it had run as of <see cref="At"/> (earlier downtime not
 /// counted), and whether a later alive mark extends it (<see cref="Live"/>); see <see cref="AlertStore.SaveAfter"/>.
 /// </summary>
 internal sealed record StoredAfter(string Rule, string Key, bool Stuck, double Value, TimeSpan Elapsed, DateTimeOffset At, bool Live);
