@@ -136,7 +136,8 @@ internal sealed class DemoView(TextWriter output, bool terminal)
 
         var hottest = c.Site.Racks.MaxBy(r => r.InletC)!;
         b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] sim: return air {c.Site.Room.TemperatureC:0.0} °C, hottest inlet {hottest.Id} {hottest.InletC:0.0} °C, units {string.Join(' ', c.Site.CoolingUnits.Select(u => $"{u.Id}:{u.State}"))} ({c.FailureLine()}) | agent: {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")}/{c.Runtime.Devices.Count(d => d.Sources.Polled is not null)} devices up, {c.State.Samples} samples | {c.UplinkLine()}{(c.Outage is { Scheduled: true } coming ? " | " + coming.Line(c.Elapsed) : string.Empty)}"));
-        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] readings: {Readings(c, null, 8)}"));
+        var readings = Readings(c, null, 8);
+        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] readings: {(readings.Length == 0 ? "none yet (the first polls are under way)" : readings)}"));
         b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] thermal twin: {c.ThermalLine()}"));
         if (c.Outage is { InProgress: true } down)
         {

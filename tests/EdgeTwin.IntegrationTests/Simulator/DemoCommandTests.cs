@@ -19,6 +19,8 @@ public sealed class DemoCommandTests
         // The line twin publishes the simulated packaging line's OEE, bottleneck and end-of-shift forecast.
         Assert.Matches(@"prediction Info line/line1: line line1: OEE (\d+\.\d\d|no data \([^)]*\)) .*bottleneck S\d.*, end of shift at \d\d:\d\d: \d+ \(90 % of outcomes", text);
         Assert.Matches(@"pdu-a01-a/inlet_temperature=\d+(\.\d+)? Cel", text);
+        // Before the first polls came in, the site-wide line read "readings: " and nothing after it.
+        Assert.DoesNotMatch(new Regex(@"\] readings: *\r?$", RegexOptions.Multiline), text);
         Assert.Contains("sim event crac1: cooling unit stopped", text, StringComparison.Ordinal);
         // The agent reads the failed unit's new state over SNMP (LIEBERT-GP lgpEnvStateSystem off = 2).
         Assert.Contains("crac1/system_state=2", text, StringComparison.Ordinal);
