@@ -255,6 +255,7 @@ public sealed partial class RuleEngine : IDisposable
                 {
                     if (monoMs - b.RefMs >= after)
                     {
+                        StopAfter(b, monoMs - b.RefMs);
                         Update(b, true, b.Last, now, 0);
                     }
                     else
@@ -270,6 +271,11 @@ public sealed partial class RuleEngine : IDisposable
                         {
                             b.Resume = null;
                             _manager.AfterOutcome(b.Rule, b.Key, "restored", credited, TimeSpan.Zero, log: false);
+                            _manager.AfterStopped(b.Rule, b.Key);
+                        }
+                        else
+                        {
+                            StopAfter(b, monoMs - b.LastSeenMs);
                         }
 
                         Update(b, true, (monoMs - b.LastSeenMs) / 1000.0, now, 0);
@@ -284,6 +290,7 @@ public sealed partial class RuleEngine : IDisposable
             // Saved with the alive mark while one runs, and once more after the last stopped (its document goes).
             if ((running || _manager.HasAfterDocs) && _manager.AliveMarkDue)
             {
+                _manager.CollectingAfters();
                 afters = CollectAfters(monoMs);
             }
 
@@ -307,6 +314,7 @@ public sealed partial class RuleEngine : IDisposable
     {
         lock (_gate)
         {
+            _manager.CollectingAfters();
             return CollectAfters(MonoMs());
         }
     }
@@ -320,6 +328,21 @@ public sealed partial class RuleEngine : IDisposable
     {
         var ms = Math.Max((long)AlertManager.AliveInterval.TotalMilliseconds, (long)b.Rule.After.TotalMilliseconds / 10);
         return b.Rule.Kind == RuleKind.Missing ? Math.Max(ms, 2 * b.GapMs) : ms;
+    }
+
+    /// <summary>
+    /// Under _gate. <paramref name="b"/>'s running timer stopped after <paramref name="ranMs"/> (a sample came, the value
+    /// moved, the alert fired, the series left): if it ran long enough to have been saved, its document goes now, not at
+    /// the next alive mark. A kill in that minute left it, and the next start credited a missing series the time before
+    /// the sample that had ended it (a stuck one whose value had moved and come back, the time before the move). One
+    /// write per saved stretch, not per sample: a sample of a series that sends steadily costs two compares here.
+    /// </summary>
+    private void StopAfter(Binding b, long ranMs)
+    {
+        if (ranMs >= (long)AlertManager.AliveInterval.TotalMilliseconds && ranMs >= SaveAfterMs(b))
+        {
+            _manager.AfterStopped(b.Rule, b.Key);
+        }
     }
 
     /// <summary>
@@ -389,7 +412,22 @@ public sealed partial class RuleEngine : IDisposable
 
             foreach (var b in bindings)
             {
-                _timed.Remove(b);
+                if (_timed.Remove(b) && !b.Active)
+                {
+                    if (b.Resume is { } saved)
+                    {
+                        // Its series is gone for good: the timer saved before the stop ends here, counted and logged.
+                        b.Resume = null;
+                        _manager.AfterOutcome(b.Rule, b.Key, "condition_gone", saved, TimeSpan.Zero, "its series left the device (its table row is gone for row_retention)");
+                        _manager.AfterStopped(b.Rule, b.Key);
+                    }
+                    else
+                    {
+                        var mono = MonoMs();
+                        StopAfter(b, b.Rule.Kind == RuleKind.Missing ? mono - b.LastSeenMs : b.HasValue ? mono - b.RefMs : 0);
+                    }
+                }
+
                 if (b.Active)
                 {
                     if (b.Instance is { } instance)
@@ -520,10 +558,23 @@ public sealed partial class RuleEngine : IDisposable
             case RuleKind.Stuck:
                 if (s.Quality == SampleQuality.Stuck)
                 {
-                    // The source flags it stuck itself: the alert goes active now, a saved timer has nothing to add.
-                    b.Resume = null;
+                    // The source flags it stuck itself: the alert goes active now, a saved timer has nothing to add (it ends
+                    // counted, its document goes with it).
+                    if (b.Resume is { } superseded)
+                    {
+                        b.Resume = null;
+                        _manager.AfterOutcome(rule, b.Key, "condition_gone", superseded, TimeSpan.Zero,
+                            "the source flags the first sample after the start stuck itself: the alert fires at once, without the saved time");
+                        _manager.AfterStopped(rule, b.Key);
+                    }
+
                     if (!b.Active)
                     {
+                        if (b.HasValue)
+                        {
+                            StopAfter(b, MonoMs() - b.RefMs);
+                        }
+
                         Update(b, true, s.Value, now, arrival);
                     }
 
@@ -551,6 +602,7 @@ public sealed partial class RuleEngine : IDisposable
 
                     _manager.AfterOutcome(rule, b.Key, "condition_gone", saved, TimeSpan.Zero,
                         string.Create(CultureInfo.InvariantCulture, $"the first sample after the start reads {s.Value}, not the {saved.Value} seen stuck"));
+                    _manager.AfterStopped(rule, b.Key);
                 }
 
                 if (!b.HasValue || Math.Abs(s.Value - b.Last) > rule.Tolerance)
@@ -562,9 +614,16 @@ public sealed partial class RuleEngine : IDisposable
                         _manager.ForHoldNotHeld(rule, moved.Key);
                     }
 
+                    var moveMs = MonoMs();
+                    if (b.HasValue && !b.Active)
+                    {
+                        // A saved stuck stretch ends: its document goes now (a value back at the saved one before a kill was credited).
+                        StopAfter(b, moveMs - b.RefMs);
+                    }
+
                     b.HasValue = true;
                     b.Last = s.Value;
-                    b.RefMs = MonoMs();
+                    b.RefMs = moveMs;
                     if (b.Active)
                     {
                         Update(b, false, s.Value, now, arrival);
@@ -580,10 +639,19 @@ public sealed partial class RuleEngine : IDisposable
                     b.Resume = null;
                     b.GapMs = 0;
                     _manager.AfterOutcome(rule, b.Key, "condition_gone", credit, TimeSpan.Zero, "the series sent a sample before its after ran out");
+                    _manager.AfterStopped(rule, b.Key);
                 }
                 else
                 {
-                    b.GapMs = seenMs - b.LastSeenMs;
+                    // A gap long enough to have been saved ends: its document goes now (before, a kill in the minute
+                    // after this sample credited the gap after the restart). Before GapMs moves: SaveAfterMs uses it.
+                    var gap = seenMs - b.LastSeenMs;
+                    if (!b.Active)
+                    {
+                        StopAfter(b, gap);
+                    }
+
+                    b.GapMs = gap;
                 }
 
                 b.LastSeenMs = seenMs;

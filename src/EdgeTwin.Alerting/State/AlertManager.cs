@@ -79,6 +79,10 @@ public sealed partial class AlertManager : IDisposable
     private int _afterDocCount;
     internal const long FrozenAfter = long.MinValue;
 
+    // Timers that stopped (AfterStopped) since the rule engine collected the list the next alive mark saves: that list
+    // is taken under the engine's lock and saved under this one, so a sample in between must not bring a document back.
+    private readonly HashSet<(string Rule, string Key)> _stoppedAfters = [];
+
     // Its own step detector (FlapClock.Stepped remembers what it saw: the flapping guard's must not miss a step).
     private readonly FlapClock _aliveClock;
     private long _lastAliveMark;
@@ -1329,8 +1333,9 @@ public sealed partial class AlertManager : IDisposable
 
     /// <summary>
     /// What became of a saved after timer the rule engine took: <c>restored</c> (credited: <paramref name="left"/> to go),
-    /// <c>condition_gone</c> (<paramref name="why"/>: a new value, a sample), <c>unclaimed</c> (no sample within the
-    /// tolerance). Its document is rewritten or removed by the next alive mark.
+    /// <c>condition_gone</c> (<paramref name="why"/>: a new value, a sample, the source's own stuck flag, the series
+    /// left), <c>unclaimed</c> (no sample within the tolerance). A credited timer's document is rewritten by the next
+    /// alive mark; an ended one's goes at once (<see cref="AfterStopped"/>).
     /// </summary>
     /// <param name="count">False: a missing timer credited at the start, counted when it fires or a sample comes.</param>
     /// <param name="log">False: that count, its resumption already logged at the start.</param>
@@ -1357,6 +1362,42 @@ public sealed partial class AlertManager : IDisposable
         else
         {
             LogAfterDropped(rule.Name, key, kind, why ?? outcome);
+        }
+    }
+
+    /// <summary>
+    /// The rule engine, under its lock (its lock, then this one, as for every engine call here): a timer that ran long
+    /// enough to have a document stopped (the first sample after a saved gap, a saved stuck value moved, the alert
+    /// fired, the series left, a saved timer ended). The document goes now, committed with the engine's batch: removed
+    /// at the next alive mark, a kill in that minute left it, and the next start credited a missing series the time
+    /// before the sample that had ended its gap. A write per such stop, not per sample.
+    /// </summary>
+    internal void AfterStopped(AlertRule rule, string key)
+    {
+        if (_config.ForOutageTolerance <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            // Not one still waiting for its series (ExpireAfters counts and removes it).
+            _stoppedAfters.Add((rule.Name, key));
+            if (!_afters.ContainsKey((rule.Name, key)) && _afterDocs.Remove((rule.Name, key)))
+            {
+                Write(AlertStore.RemoveAfter(rule.Name, key));
+                Volatile.Write(ref _afterDocCount, _afterDocs.Count);
+                Submit();
+            }
+        }
+    }
+
+    /// <summary>The rule engine, under its lock, as it collects the timers for an alive mark (see <see cref="AfterStopped"/>).</summary>
+    internal void CollectingAfters()
+    {
+        lock (_gate)
+        {
+            _stoppedAfters.Clear();
         }
     }
 
@@ -1410,9 +1451,9 @@ public sealed partial class AlertManager : IDisposable
     /// <summary>
     /// Under _gate, with an alive mark. Saves the running after timers not saved yet for their current reference (the
     /// time the value last moved, or the last sample; all after a wall-clock step) and removes the documents of timers
-    /// that stopped (a value moved, a sample came, the alert is active). A document is removed at the mark after its
-    /// timer stopped, not at once (that would be a write per sample): a kill in between leaves a stale one, which a stuck
-    /// timer's value check drops; a missing one may be credited the time before that last sample. Returns whether any runs.
+    /// that stopped and are still on disk. A timer that ran long enough to have been saved removes its document when it
+    /// stops (<see cref="AfterStopped"/>: a write per saved stretch, not per sample); one that stopped before it could
+    /// have been saved has none. Returns whether any runs.
     /// </summary>
     private bool SyncAfters(DateTimeOffset now, List<AfterTimer> afters, bool stepped)
     {
@@ -1421,6 +1462,11 @@ public sealed partial class AlertManager : IDisposable
         foreach (var t in afters)
         {
             var key = (t.Rule.Name, t.Key);
+            if (_stoppedAfters.Count > 0 && _stoppedAfters.Contains(key))
+            {
+                continue; // stopped since the list was taken (its document went then); a new timer is saved at the next mark
+            }
+
             (seen ??= []).Add(key);
             if (t.Ref == FrozenAfter)
             {
@@ -1450,6 +1496,7 @@ public sealed partial class AlertManager : IDisposable
             Write(AlertStore.RemoveAfter(key.Rule, key.Key));
         }
 
+        _stoppedAfters.Clear();
         Volatile.Write(ref _afterDocCount, _afterDocs.Count);
         return running;
     }

@@ -243,7 +243,7 @@ public sealed class AfterTimerRestartTests
     }
 
     [Fact]
-    public async Task A_stopped_timer_removes_its_saved_document_at_the_next_mark()
+    public async Task A_stopped_timer_removes_its_saved_document_at_once()
     {
         var h = await Harness.StartAsync(StuckRules);
         var s = h.Series("rack-r01", "inlet");
@@ -252,8 +252,9 @@ public sealed class AfterTimerRestartTests
         await Wait.UntilAsync(() => h.Manager.Store.LoadAfters().Count == 1, "the stuck timer's document in alerts.db");
         Assert.Equal(21.5, h.Manager.Store.LoadAfters().Single().Value);
 
-        // It moves: the timer restarts from zero, and its document goes with the next alive mark.
-        Assert.False(Steady(h, s, TimeSpan.FromMinutes(2), 22));
+        // It moves: the timer restarts from zero, and its document goes with that sample, not at the next alive mark
+        // (no time passes here).
+        h.Feed(s, 22);
         await h.Manager.FlushAsync(Ct);
         await Wait.UntilAsync(() => h.Manager.Store.LoadAfters().Count == 0, "the document removed");
         await h.DisposeAsync();
@@ -270,12 +271,7 @@ public sealed class AfterTimerRestartTests
             await h.Manager.FlushAsync(Ct);
 
             // SIGKILL at minute 20.5: only what the journal and LiteDB hold now; the last alive mark is from minute 20.
-            foreach (var file in Directory.GetFiles(h.Dir))
-            {
-                await using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-                await using var target = File.Create(Path.Combine(killed, Path.GetFileName(file)));
-                await source.CopyToAsync(target, Ct);
-            }
+            await CopyAsKilledAsync(h, killed);
         }
 
         time.Advance(TimeSpan.FromMinutes(3));
@@ -286,6 +282,83 @@ public sealed class AfterTimerRestartTests
         var after = await UntilFiringAsync(h2, "inlet-stuck", TimeSpan.FromMinutes(31));
         Assert.NotNull(after);
         Assert.InRange(after.Value, TimeSpan.FromSeconds(599), TimeSpan.FromSeconds(601));
+    }
+
+    [Fact]
+    public async Task Regression_a_missing_series_that_sent_a_sample_just_before_a_kill_was_credited_the_time_before_that_sample()
+    {
+        // Silent 7 min (its timer saved with the alive marks), then its device comes back: a sample at 7:10, the agent
+        // killed at 7:30, before the next mark. The document stayed until that mark, so the next start credited the
+        // 7 min before the sample and reported the series missing 3 min in, although it had sent data 20 s before the kill.
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+        var killed = Directory.CreateTempSubdirectory("edgetwin-afterhold-kill-").FullName;
+        await using (var h = await Harness.StartAsync(MissingRules, time: time))
+        {
+            var s = h.Series("rack-r01", "inlet");
+            h.Feed(s, 21.5);
+            h.Advance(TimeSpan.FromMinutes(7));
+            await h.Manager.FlushAsync(Ct);
+            await Wait.UntilAsync(() => h.Manager.Store.LoadAfters().Count == 1, "the missing timer's document in alerts.db");
+
+            h.Advance(TimeSpan.FromSeconds(10));
+            h.Feed(s, 21.6);
+            h.Advance(TimeSpan.FromSeconds(20));
+            await h.Manager.FlushAsync(Ct);
+            await CopyAsKilledAsync(h, killed);
+        }
+
+        using (var store = new AlertStore(Path.Combine(killed, "alerts.db")))
+        {
+            Assert.Empty(store.LoadAfters());
+            Assert.NotNull(store.LoadAlive());
+        }
+
+        time.Advance(TimeSpan.FromMinutes(2));
+        await using var h2 = await Harness.StartAsync(MissingRules, killed, time);
+        h2.Series("rack-r01", "inlet");
+
+        // No sample after the start: the full 10 min from the start, nothing credited from before the kill.
+        var after = await UntilFiringAsync(h2, "inlet-missing", TimeSpan.FromMinutes(11));
+        Assert.NotNull(after);
+        Assert.InRange(after.Value, TimeSpan.FromSeconds(599), TimeSpan.FromSeconds(601));
+    }
+
+    [Fact]
+    public async Task Regression_a_stuck_value_that_moved_and_came_back_just_before_a_kill_was_credited_the_stretch_before_the_move()
+    {
+        // Stuck at 21.5 for 20 min (saved), then 22 at 20:00 and 21.5 again at 20:20; killed at 20:30, before the next
+        // mark. The stale document (21.5, 20 min) matched the first sample after the start: credited, it fired 10 min in,
+        // although the value had moved 30 s before the kill.
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+        var killed = Directory.CreateTempSubdirectory("edgetwin-afterhold-kill-").FullName;
+        await using (var h = await Harness.StartAsync(StuckRules, time: time))
+        {
+            var s = h.Series("rack-r01", "inlet");
+            Assert.False(Steady(h, s, TimeSpan.FromMinutes(20), 21.5));
+            await h.Manager.FlushAsync(Ct);
+            await Wait.UntilAsync(() => h.Manager.Store.LoadAfters().Count == 1, "the stuck timer's document in alerts.db");
+
+            h.Feed(s, 22);
+            h.Advance(TimeSpan.FromSeconds(20));
+            h.Feed(s, 21.5);
+            h.Advance(TimeSpan.FromSeconds(10));
+            await h.Manager.FlushAsync(Ct);
+            await CopyAsKilledAsync(h, killed);
+        }
+
+        using (var store = new AlertStore(Path.Combine(killed, "alerts.db")))
+        {
+            Assert.Empty(store.LoadAfters());
+        }
+
+        time.Advance(TimeSpan.FromMinutes(3));
+        await using var h2 = await Harness.StartAsync(StuckRules, killed, time);
+        h2.Feed(h2.Series("rack-r01", "inlet"), 21.5);
+
+        // 10 s at 21.5 before the kill is all it had: the full 30 min from the start.
+        var after = await UntilFiringAsync(h2, "inlet-stuck", TimeSpan.FromMinutes(31));
+        Assert.NotNull(after);
+        Assert.InRange(after.Value, TimeSpan.FromSeconds(1799), TimeSpan.FromSeconds(1801));
     }
 
     [Fact]
@@ -354,6 +427,105 @@ public sealed class AfterTimerRestartTests
         lock (outcomes)
         {
             Assert.Equal(["condition_gone", "restored"], outcomes.Order(StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task Regression_a_saved_timer_ended_by_the_sources_stuck_flag_or_by_its_series_leaving_was_not_counted()
+    {
+        // Six timers saved over a restart; each ends one way. Before, the one the source flagged stuck and the two whose
+        // series left the device ended uncounted: the outcomes summed to 3 of 6.
+        const string rules = """
+            alerts:
+              group_interval: 0s
+              rules:
+                - { name: inlet-stuck, type: stuck, match: { metric: inlet }, after: 30m, tolerance: 0.01, severity: info }
+                - { name: outlet-missing, type: missing, match: { metric: outlet }, after: 1h, severity: warning }
+            """;
+        using var meters = new OneMeter();
+        var outcomes = CountOutcomes(meters, out var listener);
+        using var listening = listener;
+        var log = new CapturingLogger();
+
+        var h = await Harness.StartAsync(rules, metrics: new AlertingMetrics(meters), loggerFactory: new OneLoggerFactory(log));
+        string[] devices = ["rack-r01", "rack-r02", "rack-r03", "pdu-r01", "room1-env"];
+        var stuck = devices.Select(d => h.Series(d, "inlet")).ToArray();
+        h.Feed(h.Series("crac-1", "outlet"), 12);
+        for (var i = 0; i < 40; i++)
+        {
+            foreach (var s in stuck)
+            {
+                h.Feed(s, 21.5);
+            }
+
+            h.Advance(TimeSpan.FromSeconds(30));
+        }
+
+        var h2 = await h.RestartAsync(TimeSpan.FromMinutes(2));
+        await using (h2)
+        {
+            Assert.Equal(6, h2.Manager.Store.LoadAfters().Count);
+            h2.Feed(h2.Series("rack-r01", "inlet"), 21.5);                                   // restored
+            h2.Feed(h2.Series("rack-r02", "inlet"), 24.0);                                   // condition_gone: moved
+            h2.Feed(h2.Series("rack-r03", "inlet"), 21.5, Core.Samples.SampleQuality.Stuck); // condition_gone: the source's flag
+            h2.Registry.Retire(h2.Series("pdu-r01", "inlet"));                               // condition_gone: left the device
+            h2.Registry.Retire(h2.Series("crac-1", "outlet"));                               // condition_gone: left the device
+            h2.Advance(TimeSpan.FromSeconds(1));
+            Assert.Equal(AlertState.Firing, h2.StateOf("inlet-stuck", "rack-r03/inlet"));
+
+            // room1-env is never seen again: unclaimed once the tolerance (1h) has run out.
+            h2.Advance(TimeSpan.FromMinutes(61));
+            lock (outcomes)
+            {
+                Assert.Equal(["condition_gone", "condition_gone", "condition_gone", "condition_gone", "restored", "unclaimed"], outcomes.Order(StringComparer.Ordinal));
+            }
+
+            // Every ended timer's document is gone; the credited one runs on (it fired meanwhile: none left either).
+            await h2.Manager.FlushAsync(Ct);
+            await Wait.UntilAsync(() => h2.Manager.Store.LoadAfters().Count == 0, "no after document left in alerts.db");
+        }
+
+        Assert.Contains("alert inlet-stuck rack-r03/inlet: the stuck after timer saved before the stop is dropped: the source flags the first sample after the start stuck itself: the alert fires at once, without the saved time", log.Text, StringComparison.Ordinal);
+        Assert.Contains("alert outlet-missing crac-1/outlet: the missing after timer saved before the stop is dropped: its series left the device (its table row is gone for row_retention)", log.Text, StringComparison.Ordinal);
+    }
+
+    /// <summary>The <c>outcome</c> tags of <c>edgetwin.alerts.after_timers</c> from <paramref name="meters"/> (lock the list to read it).</summary>
+    private static List<string> CountOutcomes(OneMeter meters, out System.Diagnostics.Metrics.MeterListener listener)
+    {
+        var outcomes = new List<string>();
+        listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Scope == meters && instrument.Name == "edgetwin.alerts.after_timers")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "outcome")
+                {
+                    lock (outcomes)
+                    {
+                        outcomes.Add((string)tag.Value!);
+                    }
+                }
+            }
+        });
+        listener.Start();
+        return outcomes;
+    }
+
+    /// <summary>What a SIGKILL now leaves: the files as the journal and LiteDB hold them, copied to <paramref name="killed"/>.</summary>
+    private static async Task CopyAsKilledAsync(Harness h, string killed)
+    {
+        foreach (var file in Directory.GetFiles(h.Dir))
+        {
+            await using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            await using var target = File.Create(Path.Combine(killed, Path.GetFileName(file)));
+            await source.CopyToAsync(target, Ct);
         }
     }
 

@@ -247,3 +247,60 @@ public class AlertingStormBenchmarks
         Directory.Delete(_dir, true);
     }
 }
+
+/// <summary>
+/// Samples through stuck and missing rules (the after timers' hot path): 1,000 series, each watched by a stuck and a
+/// missing rule, one batch of a sample per series per op, values alternating so every stuck timer restarts. A sample
+/// checks whether the timer it stops ran long enough to have a saved document (two compares); it must allocate nothing.
+/// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*AlertingTimedRules*' --inProcess --job short</c>
+/// </summary>
+[MemoryDiagnoser]
+public class AlertingTimedRulesBenchmarks
+{
+    private const int Series = 1000;
+    private Sample[] _a = [];
+    private Sample[] _b = [];
+    private AlertingService _service = null!;
+    private string _dir = "";
+    private bool _flip;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _dir = Directory.CreateTempSubdirectory("edgetwin-bench-timed-").FullName;
+        var registry = new SeriesRegistry();
+        var ids = Enumerable.Range(0, Series).Select(i => registry.GetOrAdd(new SeriesDescriptor("rack-" + i, "inlet", "Cel"))).ToArray();
+        var match = new SeriesMatch(null, "inlet", null, []);
+        var config = AlertsConfig.Empty with
+        {
+            Rules =
+            [
+                new AlertRule { Name = "inlet-stuck", Kind = RuleKind.Stuck, Match = match, After = TimeSpan.FromMinutes(30), Tolerance = 0.01 },
+                new AlertRule { Name = "inlet-missing", Kind = RuleKind.Missing, Match = match, After = TimeSpan.FromMinutes(10) },
+            ],
+        };
+        _service = new AlertingService(config, new SiteIndex(null), registry, null, new AlertingOptions
+        {
+            StorePath = Path.Combine(_dir, "alerts.db"),
+            RunConnectivityProbe = false,
+        });
+        _service.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        var t = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        _a = [.. ids.Select(id => new Sample(id, t, 21.5))];
+        _b = [.. ids.Select(id => new Sample(id, t, 22.5))];
+    }
+
+    [Benchmark(OperationsPerInvoke = Series)]
+    public void SamplePerSeries()
+    {
+        _flip = !_flip;
+        _service.Process(_flip ? _a : _b);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _service.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Directory.Delete(_dir, true);
+    }
+}
