@@ -199,7 +199,7 @@ public static class ClockStatus
 
     /// <summary>
     /// <c>NOT SYNCHRONISED since the agent started: entries from 1796000000000001 on, and 2 earlier runs' ranges
-    /// (…), will be named to the centre when it syncs</c>; null when the <c>unsynchronized</c> object is (or is missing).
+    /// (…), will be reported to the centre (a clock_stepped event) when the clock syncs</c>; null when the <c>unsynchronized</c> object is (or is missing).
     /// </summary>
     private static string? UnsynchronizedLine(JsonElement clock)
     {
@@ -215,7 +215,7 @@ public static class ClockStatus
         if (u.GetProperty("since") is not { ValueKind: JsonValueKind.String } since)
         {
             // Synchronised (the event naming them is on its way) or unknown (nothing is named until it is seen synchronised).
-            return $"{earlier} stamped by an unsynchronised clock wait to be named to the centre (a clock_stepped event, once this run sees the clock synchronised)";
+            return $"{earlier} stamped by an unsynchronised clock wait to be reported to the centre (a clock_stepped event, once this run sees the clock synchronised)";
         }
 
         var from = u.TryGetProperty("from_seq", out var f) && f.ValueKind == JsonValueKind.Number
@@ -225,9 +225,9 @@ public static class ClockStatus
         var what = (from, earlier) switch
         {
             (null, null) => "",
-            ({ } a, null) => $": {a} will be named to the centre when it syncs",
-            (null, { } b) => $": {b} will be named to the centre when it syncs",
-            ({ } a, { } b) => $": {a}, and {b}, will be named to the centre when it syncs",
+            ({ } a, null) => $": {a} will be reported to the centre (a clock_stepped event) when the clock syncs",
+            (null, { } b) => $": {b} will be reported to the centre (a clock_stepped event) when the clock syncs",
+            ({ } a, { } b) => $": {a}, and {b}, will be reported to the centre (a clock_stepped event) when the clock syncs",
         };
         return $"NOT SYNCHRONISED since {when}{what}";
     }

@@ -279,7 +279,7 @@ public sealed class StatusCliTests : IAsyncLifetime
         var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
         Assert.True(exit == 0, output + error); // normal for minutes after a boot: gateway-clock-unsynchronized raises it after its allowance
         Assert.Contains("clock     NOT synchronised (kernel max error 16 s, its cap)", output, StringComparison.Ordinal);
-        Assert.Contains("\n          NOT SYNCHRONISED since the agent started: entries from 1796000000000001 on, and 2 earlier runs' ranges (1795000000000001-1795000000000500, 1795500000000001-1796000000000000), will be named to the centre when it syncs\n", output.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Contains("\n          NOT SYNCHRONISED since the agent started: entries from 1796000000000001 on, and 2 earlier runs' ranges (1795000000000001-1795000000000500, 1795500000000001-1796000000000000), will be reported to the centre (a clock_stepped event) when the clock syncs\n", output.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         Assert.Contains("health    OK", output, StringComparison.Ordinal);
 
         (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
@@ -307,7 +307,7 @@ public sealed class StatusCliTests : IAsyncLifetime
         Assert.Equal(0, exit);
         Assert.Contains("clock     unknown: adjtimex(2): EPERM", output, StringComparison.Ordinal);
         Assert.DoesNotContain("NOT synchronised", output, StringComparison.OrdinalIgnoreCase); // unknown is not unsynchronised
-        Assert.Contains("          2 earlier runs' ranges (1795000000000001-1795000000000500, 1795500000000001-1796000000000000) stamped by an unsynchronised clock wait to be named to the centre", output, StringComparison.Ordinal);
+        Assert.Contains("          2 earlier runs' ranges (1795000000000001-1795000000000500, 1795500000000001-1796000000000000) stamped by an unsynchronised clock wait to be reported to the centre", output, StringComparison.Ordinal);
         (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
         clock = JsonDocument.Parse(output).RootElement.GetProperty("clock");
         Assert.Equal(JsonValueKind.Null, clock.GetProperty("synchronized").ValueKind);

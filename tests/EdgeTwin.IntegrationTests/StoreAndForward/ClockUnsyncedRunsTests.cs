@@ -21,7 +21,7 @@ namespace EdgeTwin.IntegrationTests.StoreAndForward;
 /// <summary>
 /// A gateway without RTC whose agent runs more than once before NTP syncs (power cut, watchdog, upgrade): the whole agent
 /// (sources, summaries, LiteDB outbox) on one state directory, a wall clock the test steps and a kernel clock state the
-/// test sets. The entries every run stamped before the sync are named to the centre, with the step where it is known.
+/// test sets. The entries every run stamped before the sync are reported to the centre, with the step where it is known.
 /// </summary>
 public sealed class ClockUnsyncedRunsTests
 {
