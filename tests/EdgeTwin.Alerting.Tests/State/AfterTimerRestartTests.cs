@@ -384,29 +384,8 @@ public sealed class AfterTimerRestartTests
     {
         // Two probes stuck over a restart: one still at its value (restored), one moved meanwhile (condition_gone).
         using var meters = new OneMeter();
-        var outcomes = new List<string>();
-        using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Scope == meters && instrument.Name == "edgetwin.alerts.after_timers")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "outcome")
-                {
-                    lock (outcomes)
-                    {
-                        outcomes.Add((string)tag.Value!);
-                    }
-                }
-            }
-        });
-        listener.Start();
+        var outcomes = CountOutcomes(meters, out var listener);
+        using var listening = listener;
 
         var h = await Harness.StartAsync(StuckRules, metrics: new AlertingMetrics(meters));
         var (a, b) = (h.Series("rack-r01", "inlet"), h.Series("rack-r02", "inlet"));
