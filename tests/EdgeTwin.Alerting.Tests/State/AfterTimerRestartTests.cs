@@ -263,16 +263,14 @@ public sealed class AfterTimerRestartTests
     [Fact]
     public async Task After_a_kill_a_stuck_timer_is_credited_up_to_the_last_alive_mark()
     {
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
-        var killed = Directory.CreateTempSubdirectory("edgetwin-afterhold-kill-").FullName;
-        await using (var h = await Harness.StartAsync(StuckRules, time: time))
+        var time = NewClock();
+
+        // SIGKILL at minute 20.5: the last alive mark is from minute 20.
+        var killed = await RunThenKillAsync(StuckRules, time, h =>
         {
             Assert.False(Steady(h, h.Series("rack-r01", "inlet"), TimeSpan.FromMinutes(20.5), 21.5));
-            await h.Manager.FlushAsync(Ct);
-
-            // SIGKILL at minute 20.5: only what the journal and LiteDB hold now; the last alive mark is from minute 20.
-            await CopyAsKilledAsync(h, killed);
-        }
+            return Task.CompletedTask;
+        });
 
         time.Advance(TimeSpan.FromMinutes(3));
         await using var h2 = await Harness.StartAsync(StuckRules, killed, time);
@@ -290,9 +288,8 @@ public sealed class AfterTimerRestartTests
         // Silent 7 min (its timer saved with the alive marks), then its device comes back: a sample at 7:10, the agent
         // killed at 7:30, before the next mark. The document stayed until that mark, so the next start credited the
         // 7 min before the sample and reported the series missing 3 min in, although it had sent data 20 s before the kill.
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
-        var killed = Directory.CreateTempSubdirectory("edgetwin-afterhold-kill-").FullName;
-        await using (var h = await Harness.StartAsync(MissingRules, time: time))
+        var time = NewClock();
+        var killed = await RunThenKillAsync(MissingRules, time, async h =>
         {
             var s = h.Series("rack-r01", "inlet");
             h.Feed(s, 21.5);
@@ -303,9 +300,7 @@ public sealed class AfterTimerRestartTests
             h.Advance(TimeSpan.FromSeconds(10));
             h.Feed(s, 21.6);
             h.Advance(TimeSpan.FromSeconds(20));
-            await h.Manager.FlushAsync(Ct);
-            await CopyAsKilledAsync(h, killed);
-        }
+        });
 
         using (var store = new AlertStore(Path.Combine(killed, "alerts.db")))
         {
@@ -329,9 +324,8 @@ public sealed class AfterTimerRestartTests
         // Stuck at 21.5 for 20 min (saved), then 22 at 20:00 and 21.5 again at 20:20; killed at 20:30, before the next
         // mark. The stale document (21.5, 20 min) matched the first sample after the start: credited, it fired 10 min in,
         // although the value had moved 30 s before the kill.
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
-        var killed = Directory.CreateTempSubdirectory("edgetwin-afterhold-kill-").FullName;
-        await using (var h = await Harness.StartAsync(StuckRules, time: time))
+        var time = NewClock();
+        var killed = await RunThenKillAsync(StuckRules, time, async h =>
         {
             var s = h.Series("rack-r01", "inlet");
             Assert.False(Steady(h, s, TimeSpan.FromMinutes(20), 21.5));
@@ -342,9 +336,7 @@ public sealed class AfterTimerRestartTests
             h.Advance(TimeSpan.FromSeconds(20));
             h.Feed(s, 21.5);
             h.Advance(TimeSpan.FromSeconds(10));
-            await h.Manager.FlushAsync(Ct);
-            await CopyAsKilledAsync(h, killed);
-        }
+        });
 
         using (var store = new AlertStore(Path.Combine(killed, "alerts.db")))
         {
@@ -495,6 +487,22 @@ public sealed class AfterTimerRestartTests
         });
         listener.Start();
         return outcomes;
+    }
+
+    private static FakeTimeProvider NewClock() => new(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+
+    /// <summary>
+    /// Runs <paramref name="run"/> on a fresh harness, then "kills" it: the directory returned holds only what the journal
+    /// and LiteDB held at that moment (the harness is disposed after the copy).
+    /// </summary>
+    private static async Task<string> RunThenKillAsync(string rules, FakeTimeProvider time, Func<Harness, Task> run)
+    {
+        var killed = Directory.CreateTempSubdirectory("edgetwin-afterhold-kill-").FullName;
+        await using var h = await Harness.StartAsync(rules, time: time);
+        await run(h);
+        await h.Manager.FlushAsync(Ct);
+        await CopyAsKilledAsync(h, killed);
+        return killed;
     }
 
     /// <summary>What a SIGKILL now leaves: the files as the journal and LiteDB hold them, copied to <paramref name="killed"/>.</summary>
