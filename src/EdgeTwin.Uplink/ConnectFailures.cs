@@ -25,13 +25,16 @@ public static class ConnectFailures
         return false;
     }
 
-    /// <summary>The messages of the exception and those it wraps, each once: <c>Connection refused</c>.</summary>
+    /// <summary>
+    /// The messages of the exception and those it wraps, each once, joined by ": " and without their closing full stops
+    /// (the lines they go into go on with "; retrying in …"): <c>Connection refused</c>.
+    /// </summary>
     public static string Describe(Exception exception)
     {
         var parts = new List<string>(2);
         for (var e = exception; e is not null; e = e.InnerException)
         {
-            var m = e.Message.Trim();
+            var m = e.Message.Trim().TrimEnd('.');
             if (m.Length > 0 && !parts.Exists(p => p.Contains(m, StringComparison.Ordinal)))
             {
                 parts.Add(m);

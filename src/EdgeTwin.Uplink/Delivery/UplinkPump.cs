@@ -237,7 +237,7 @@ internal sealed class UplinkPump
                         FailedSessions++;
                         if (expected)
                         {
-                            Log.SessionLost(_logger, _transport.Name, _transport.Peer, _tracker.Position, ConnectFailures.Describe(ex), wait);
+                            Log.SessionLost(_logger, _transport.Name, _transport.Peer, _tracker.Position, SessionLostReason(ex), wait);
                         }
                         else
                         {
@@ -931,6 +931,13 @@ internal sealed class UplinkPump
 
         return known;
     }
+
+    /// <summary>
+    /// Why a session was lost, for the line that already names the uplink and its peer: our own send wrapper's message
+    /// repeated both ("lost its session with mqtt://… : Uplink mqtt: sending to mqtt://… failed: …").
+    /// </summary>
+    internal static string SessionLostReason(Exception ex) =>
+        ex is UplinkSessionException { InnerException: { } met } ? "sending failed: " + ConnectFailures.Describe(met) : ConnectFailures.Describe(ex);
 
     /// <summary>A failed connect, through the outage's rate limit: the first few and then one line per reason change or few minutes.</summary>
     private void LogConnectFailure(Exception ex, bool expected, int attempt, string wait)
