@@ -227,6 +227,9 @@ public sealed class RunbookActionSinkTests
         var firing = h.Sink.All.Single(a => a.Status == AlertStatus.Firing);
         Assert.Equal(Message, firing.Summary);
         Assert.Equal("Reset room1/cooling_failure's unit, call the cooling contractor", firing.Action);
+        // The alert_raised event goes out on its own path, not with the sink's message: wait for it too (CI read the
+        // events before it had come, "Sequence contains no matching element").
+        await Wait.UntilAsync(() => h.Events.Events.Any(e => e.Kind == EdgeEventKind.AlertRaised), "the alert_raised event");
         Assert.Equal("Reset room1/cooling_failure's unit, call the cooling contractor", h.Events.Events.Single(e => e.Kind == EdgeEventKind.AlertRaised).Attributes!["action"]);
     }
 
