@@ -269,9 +269,7 @@ public sealed partial class RuleEngine : IDisposable
                     {
                         if (b.Resume is { } credited)
                         {
-                            b.Resume = null;
-                            _manager.AfterOutcome(b.Rule, b.Key, "restored", credited, TimeSpan.Zero, log: false);
-                            _manager.AfterStopped(b.Rule, b.Key);
+                            EndSaved(b, "restored", credited, log: false);
                         }
                         else
                         {
@@ -346,6 +344,17 @@ public sealed partial class RuleEngine : IDisposable
     }
 
     /// <summary>
+    /// Under _gate. The timer saved before the stop that <paramref name="b"/> held ends as <paramref name="outcome"/>
+    /// (counted; logged with <paramref name="why"/> unless <paramref name="log"/> is false), and its document goes now.
+    /// </summary>
+    private void EndSaved(Binding b, string outcome, AlertManager.SavedAfter saved, string? why = null, bool log = true)
+    {
+        b.Resume = null;
+        _manager.AfterOutcome(b.Rule, b.Key, outcome, saved, TimeSpan.Zero, why, log: log);
+        _manager.AfterStopped(b.Rule, b.Key);
+    }
+
+    /// <summary>
     /// How much of <paramref name="rule"/>'s after a saved timer credits: what it had run, less the grace a resumed
     /// timer still needs on fresh samples (1 min, its whole after when shorter), as a resumed for: hold. A missing
     /// timer's grace is at least twice the series' sample gap (<paramref name="sampleGap"/>): a 5 min poller whose
@@ -417,9 +426,7 @@ public sealed partial class RuleEngine : IDisposable
                     if (b.Resume is { } saved)
                     {
                         // Its series is gone for good: the timer saved before the stop ends here, counted and logged.
-                        b.Resume = null;
-                        _manager.AfterOutcome(b.Rule, b.Key, "condition_gone", saved, TimeSpan.Zero, "its series left the device (its table row is gone for row_retention)");
-                        _manager.AfterStopped(b.Rule, b.Key);
+                        EndSaved(b, "condition_gone", saved, "its series left the device (its table row is gone for row_retention)");
                     }
                     else
                     {
@@ -562,10 +569,8 @@ public sealed partial class RuleEngine : IDisposable
                     // counted, its document goes with it).
                     if (b.Resume is { } superseded)
                     {
-                        b.Resume = null;
-                        _manager.AfterOutcome(rule, b.Key, "condition_gone", superseded, TimeSpan.Zero,
+                        EndSaved(b, "condition_gone", superseded,
                             "the source flags the first sample after the start stuck itself: the alert fires at once, without the saved time");
-                        _manager.AfterStopped(rule, b.Key);
                     }
 
                     if (!b.Active)
@@ -600,9 +605,8 @@ public sealed partial class RuleEngine : IDisposable
                         break;
                     }
 
-                    _manager.AfterOutcome(rule, b.Key, "condition_gone", saved, TimeSpan.Zero,
+                    EndSaved(b, "condition_gone", saved,
                         string.Create(CultureInfo.InvariantCulture, $"the first sample after the start reads {s.Value}, not the {saved.Value} seen stuck"));
-                    _manager.AfterStopped(rule, b.Key);
                 }
 
                 if (!b.HasValue || Math.Abs(s.Value - b.Last) > rule.Tolerance)
@@ -636,10 +640,8 @@ public sealed partial class RuleEngine : IDisposable
                 if (b.Resume is { } credit)
                 {
                     // The series sends again: the time credited from before the stop is over.
-                    b.Resume = null;
                     b.GapMs = 0;
-                    _manager.AfterOutcome(rule, b.Key, "condition_gone", credit, TimeSpan.Zero, "the series sent a sample before its after ran out");
-                    _manager.AfterStopped(rule, b.Key);
+                    EndSaved(b, "condition_gone", credit, "the series sent a sample before its after ran out");
                 }
                 else
                 {
