@@ -30,7 +30,8 @@ public enum BearingStep
 /// Symptoms follow the usual order of a bearing defect: impacts first raise the vibration's kurtosis (impulsive
 /// signal while the spall is small; it falls back as damage spreads and the signal becomes broadband), then the
 /// vibration RMS, then bearing temperature and, a little, motor current (friction torque). Healthy machines carry
-/// confounders: a daily load cycle, ambient temperature swing and short process knocks.
+/// confounders: a daily load cycle, ambient temperature swing and short process knocks. A fan
+/// (<see cref="MachineSpec.Fan"/>) runs at a speed that follows the day instead, and its symptoms move with that speed.
 /// </summary>
 public sealed class SimMachine
 {
@@ -172,8 +173,18 @@ public sealed class SimMachine
         var day = Math.Sin(2 * Math.PI * _elapsedSeconds / 86400);
         if (State == MachineState.Running)
         {
-            SpeedRpm = Spec.RatedSpeedRpm;
-            Load = Math.Clamp(Spec.LoadFactor + (Spec.DailyLoadSwing * day) + _loadNoise, 0.05, 1.2);
+            if (Spec.Fan is { } fan)
+            {
+                var speed = Math.Clamp(fan.MeanSpeed + (fan.DailySpeedSwing * day) + _loadNoise, FanDuty.MinSpeed, 1);
+                SpeedRpm = Spec.RatedSpeedRpm * speed;
+                Load = speed * speed * speed;
+            }
+            else
+            {
+                SpeedRpm = Spec.RatedSpeedRpm;
+                Load = Math.Clamp(Spec.LoadFactor + (Spec.DailyLoadSwing * day) + _loadNoise, 0.05, 1.2);
+            }
+
             var speedFraction = SpeedRpm / Spec.RatedSpeedRpm;
             RunHours += dtSeconds / 3600;
             if (_hoursToOnset > 0)
@@ -208,7 +219,10 @@ public sealed class SimMachine
             }
         }
 
-        var ambient = AmbientC + (Spec.DailyLoadSwing > 0 ? 3 * Math.Sin((2 * Math.PI * _elapsedSeconds / 86400) - 1) : 0);
+        var ambient = AmbientC + (Spec.DailyLoadSwing > 0 || Spec.Fan is not null ? 3 * Math.Sin((2 * Math.PI * _elapsedSeconds / 86400) - 1) : 0);
+        // A fan's symptoms scale with its speed: imbalance vibration with its square, a defect's impacts and friction heat
+        // with the speed itself; a floor of structure-borne vibration from the unit around it stays at any speed.
+        var fanSpeed = Spec.Fan is not null ? SpeedRpm / Spec.RatedSpeedRpm : 1;
         var knock = _knockSecondsLeft > 0 ? 1.0 : 0.0;
         if (State != MachineState.Running)
         {
@@ -225,14 +239,16 @@ public sealed class SimMachine
             var friction = 1 + (0.08 * Wear * Wear);
             PowerKw = Spec.RatedKw * Load * friction / 0.92;
             CurrentA = Spec.RatedCurrentA * (0.3 + (0.7 * Load * friction));
-            VibrationRmsMmPerS = 0.8 + (0.6 * Load) + (9 * Math.Pow(Wear, 2.5)) + (0.8 * knock);
+            VibrationRmsMmPerS = Spec.Fan is null
+                ? 0.8 + (0.6 * Load) + (9 * Math.Pow(Wear, 2.5)) + (0.8 * knock)
+                : 0.4 + (0.9 * fanSpeed * fanSpeed) + (9 * Math.Pow(Wear, 2.5) * fanSpeed) + (0.8 * knock);
             // Impacts of a small spall make the signal impulsive (kurtosis peaks near w = 0.3), a spread defect
             // is broadband again but stays above a healthy 3.
             var x = Wear / 0.3;
             VibrationKurtosis = 3 + (Wear > 0 ? (5 * x * Math.Exp(1 - x)) + (1.5 * Wear) : 0) + (2.5 * knock);
         }
 
-        var bearingTarget = State == MachineState.Running ? ambient + (25 * Load) + (40 * Wear * Wear) : ambient;
+        var bearingTarget = State == MachineState.Running ? ambient + (25 * Load) + (40 * Wear * Wear * fanSpeed) : ambient;
         _bearingC += (bearingTarget - _bearingC) * (1 - Math.Exp(-dtSeconds / BearingTauSeconds));
         VibrationSensor.Update(VibrationRmsMmPerS, dtSeconds, _random);
         KurtosisSensor.Update(VibrationKurtosis, dtSeconds, _random);

@@ -179,4 +179,20 @@ public sealed record MachineSpec(
 
     /// <summary>Amplitude of the daily cycle of the process load (fraction of rated torque, ± around <see cref="LoadFactor"/>).</summary>
     public double DailyLoadSwing { get; init; }
+
+    /// <summary>
+    /// Set for a fan (a cooling unit's or air handler's blower) instead of a process machine: its speed follows the
+    /// room's daily heat load and its load the fan law (power ∝ speed³), so its vibration and bearing heat move with the
+    /// speed all day; <see cref="LoadFactor"/> and <see cref="DailyLoadSwing"/> are not used.
+    /// </summary>
+    public FanDuty? Fan { get; init; }
+}
+
+/// <summary>How a simulated fan is driven.</summary>
+/// <param name="MeanSpeed">Mean speed as a fraction of rated.</param>
+/// <param name="DailySpeedSwing">Amplitude of the daily speed cycle (fraction of rated, ± around <paramref name="MeanSpeed"/>).</param>
+public sealed record FanDuty(double MeanSpeed = 0.7, double DailySpeedSwing = 0.15)
+{
+    /// <summary>Lowest speed the fan controller runs at (EC fans' usual minimum).</summary>
+    public const double MinSpeed = 0.3;
 }

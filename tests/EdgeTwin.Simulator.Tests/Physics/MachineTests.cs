@@ -43,6 +43,42 @@ public sealed class MachineTests
     }
 
     [Fact]
+    public void A_fans_speed_follows_the_day_its_load_the_fan_law_and_its_vibration_the_speed()
+    {
+        var fan = new SimMachine(new MachineSpec("f1", "crah1", RatedKw: 5.5, RatedSpeedRpm: 1450) { MeanHoursToDefect = double.PositiveInfinity, Fan = new FanDuty(0.65, 0.2) }, 3);
+        var byTenMinutes = new List<(double Speed, double Vibration)>();
+        for (var i = 0; i < 6 * 24; i++)
+        {
+            fan.Step(TimeSpan.FromMinutes(10));
+            var speed = fan.SpeedRpm / 1450;
+            Assert.InRange(speed, FanDuty.MinSpeed, 1);
+            Assert.Equal(speed * speed * speed, fan.Load, 12);
+            byTenMinutes.Add((speed, fan.VibrationRmsMmPerS));
+        }
+
+        var slowest = byTenMinutes.MinBy(x => x.Speed);
+        var fastest = byTenMinutes.MaxBy(x => x.Speed);
+        Assert.True(slowest.Speed < 0.5 && fastest.Speed > 0.8, $"speed {slowest.Speed:0.00}-{fastest.Speed:0.00} over the day");
+        Assert.True(fastest.Vibration > slowest.Vibration + 0.4, $"vibration {slowest.Vibration:0.00} at {slowest.Speed:0.00}, {fastest.Vibration:0.00} at {fastest.Speed:0.00}");
+        Assert.Equal(0, fan.Wear);
+    }
+
+    [Fact]
+    public void A_fan_at_half_speed_wears_its_bearing_out_in_about_twice_its_rated_speed_lifetime()
+    {
+        var fan = new SimMachine(new MachineSpec("f1", "crah1", HoursToFailure: 10) { Fan = new FanDuty(0.5, 0) }, 5);
+        var hours = 0.0;
+        while (fan.State == MachineState.Running && hours < 40)
+        {
+            fan.Step(TimeSpan.FromMinutes(6));
+            hours += 0.1;
+        }
+
+        Assert.Equal(MachineState.Failed, fan.State);
+        Assert.InRange(hours, 18, 22);
+    }
+
+    [Fact]
     public void Remaining_life_counts_down_with_time_running()
     {
         var site = SiteWith(new MachineSpec("m1", "line1", InitialWear: 0.2, HoursToFailure: 100));
