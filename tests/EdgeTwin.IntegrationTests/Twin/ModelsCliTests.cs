@@ -102,6 +102,19 @@ public sealed class ModelsCliTests
     }
 
     [Fact]
+    public async Task Bench_bearing_runs_cooling_unit_fans_through_the_shipped_model()
+    {
+        var (exit, output, error) = await Run("bench", "bearing", "--asset", "fan", "--machines", "6", "--healthy", "2", "--days", "20", "--seed", "7", "--models", Models, "--json");
+        Assert.True(exit == 0, error);
+        var result = JsonNode.Parse(output)!;
+        Assert.Equal("fan", (string?)result["asset"]);
+        Assert.True((int)result["failures"]! >= 2, output);
+        Assert.Equal((int)result["failures"]!, (int)result["warned_in_time"]!);
+        Assert.Equal(0, (int)result["false_predictions"]!);
+        Assert.All(result["per_machine"]!.AsArray(), m => Assert.StartsWith("f", (string?)m!["id"], StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Regression_bench_bearing_and_cmapss_said_not_in_the_manifest_when_the_metadata_was_bad()
     {
         using var bearing = CopyModels("bearing-rul", e => e["outputs"]![0]!["uncertainty"]!["sigma"] = new JsonArray(1, 2));

@@ -7,6 +7,16 @@ using EdgeTwin.Twin.Models.Maintenance;
 
 namespace EdgeTwin.Agent.Twin.Models;
 
+/// <summary>What <c>edgetwin bench bearing</c> simulates.</summary>
+public enum BenchAsset
+{
+    /// <summary>Process machines: motors at rated speed under a process load with knocks.</summary>
+    Machine,
+
+    /// <summary>Cooling-unit fans: speed following the room's daily heat load, load by the fan law, no knocks.</summary>
+    Fan,
+}
+
 /// <summary>Settings of <c>edgetwin bench bearing</c>.</summary>
 /// <param name="Machines">Machines that get a bearing defect (random onset, then growth to failure).</param>
 /// <param name="Healthy">Machines whose bearing never develops a defect.</param>
@@ -23,6 +33,8 @@ public sealed record BearingBenchOptions(int Machines, int Healthy, double Days,
 
     /// <summary>Warning the issue asks for: a prediction at least this long before the failure.</summary>
     public TimeSpan RequiredLead { get; init; } = TimeSpan.FromHours(24);
+
+    public BenchAsset Asset { get; init; } = BenchAsset.Machine;
 }
 
 /// <summary>One simulated machine's outcome.</summary>
@@ -73,10 +85,11 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
     public string ToText()
     {
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"model {Model} {ModelVersion}; {Options.Machines} degrading + {Options.Healthy} healthy machines × {Options.Days:0.#} days, seed {Options.Seed}, threshold {Options.Threshold:0.00} over {Options.Horizon.TotalHours:0} h");
+        var (asset, assets) = Options.Asset == BenchAsset.Fan ? ("fan", "fans") : ("machine", "machines");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"model {Model} {ModelVersion}; {Options.Machines} degrading + {Options.Healthy} healthy {assets} × {Options.Days:0.#} days, seed {Options.Seed}, threshold {Options.Threshold:0.00} over {Options.Horizon.TotalHours:0} h");
         sb.AppendLine(CultureInfo.InvariantCulture, $"bearing failures: {Failures}; warned ≥ {Options.RequiredLead.TotalHours:0} h ahead: {WarnedInTime} ({Pct(WarnedInTime, Failures)}); missed: {Missed}; lead median {Fmt(MedianLeadHours)} h, min {Fmt(MinLeadHours)} h");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"false predictions on healthy bearings: {FalsePredictions} in {HealthyMachineDays:0.0} machine-days = {FalsePer100MachineDays:0.00} per 100 machine-days");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"updates of open predictions: {Machines.Sum(m => m.Updates)} ({Pct(Machines.Count(m => m.Updates > 0), Machines.Count(m => m.PredictionHours.Count > 0))} of predicted machines), at most {MaxUpdates} for one machine");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"false predictions on healthy bearings: {FalsePredictions} in {HealthyMachineDays:0.0} {asset}-days = {FalsePer100MachineDays:0.00} per 100 {asset}-days");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"updates of open predictions: {Machines.Sum(m => m.Updates)} ({Pct(Machines.Count(m => m.Updates > 0), Machines.Count(m => m.PredictionHours.Count > 0))} of predicted {assets}), at most {MaxUpdates} for one {asset}");
         sb.Append(CultureInfo.InvariantCulture, $"{Inferences} inferences in {Elapsed.TotalSeconds:0.0} s");
         return sb.ToString();
     }
@@ -85,6 +98,7 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
     {
         model = Model,
         model_version = ModelVersion,
+        asset = Options.Asset == BenchAsset.Fan ? "fan" : "machine",
         machines = Options.Machines,
         healthy = Options.Healthy,
         days = Options.Days,
@@ -123,9 +137,14 @@ public static class BearingBench
     public static readonly DateTimeOffset Start = new(2026, 1, 5, 0, 0, 0, TimeSpan.Zero);
 
     /// <summary>The machines of a run: degrading ones first, then healthy ones; everything drawn from the seed.</summary>
-    public static IReadOnlyList<(MachineSpec Spec, int Seed, bool Degrading)> Draw(int degrading, int healthy, double days, int seed)
+    public static IReadOnlyList<(MachineSpec Spec, int Seed, bool Degrading)> Draw(int degrading, int healthy, double days, int seed, BenchAsset asset = BenchAsset.Machine)
     {
         var rng = new SimRandom(seed);
+        if (asset == BenchAsset.Fan)
+        {
+            return DrawFans(rng, degrading, healthy, days);
+        }
+
         var list = new List<(MachineSpec, int, bool)>(degrading + healthy);
         for (var i = 0; i < degrading + healthy; i++)
         {
@@ -149,12 +168,37 @@ public static class BearingBench
         return list;
     }
 
+    // Blowers of CRAH/CRAC units and air handlers: smaller motors than the line's, 1,450 rpm class, speed set by the
+    // room's heat load (mean 55-80 % of rated, ± 10-20 % over the day), no process knocks.
+    private static List<(MachineSpec, int, bool)> DrawFans(SimRandom rng, int degrading, int healthy, double days)
+    {
+        var list = new List<(MachineSpec, int, bool)>(degrading + healthy);
+        for (var i = 0; i < degrading + healthy; i++)
+        {
+            var isDegrading = i < degrading;
+            var spec = new MachineSpec(
+                Id: $"{(isDegrading ? "fd" : "fh")}{i + 1}",
+                Line: "bench",
+                RatedKw: new[] { 2.2, 3, 4, 5.5, 7.5 }[rng.Next(0, 5)],
+                RatedSpeedRpm: 1450,
+                HoursToFailure: rng.Uniform(96, 200))
+            {
+                MeanHoursToDefect = isDegrading ? Math.Max(12, days * 24 / 3) : double.PositiveInfinity,
+                GrowthSpread = 0.25,
+                Fan = new FanDuty(rng.Uniform(0.55, 0.8), rng.Uniform(0.1, 0.2)),
+            };
+            list.Add((spec, rng.NextSeed(), isDegrading));
+        }
+
+        return list;
+    }
+
     public static BearingBenchResult Run(ModelCatalog catalog, string modelName, BearingBenchOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
         var started = DateTimeOffset.UtcNow;
-        var draws = Draw(options.Machines, options.Healthy, options.Days, options.Seed);
+        var draws = Draw(options.Machines, options.Healthy, options.Days, options.Seed, options.Asset);
         var predictor = new MaintenancePredictor(
             new MaintenanceSettings(options.Threshold, options.Horizon, TimeSpan.FromHours(1)),
             new Dictionary<string, MachineRepairFigures>(StringComparer.Ordinal));
@@ -229,11 +273,11 @@ public static class BearingBench
     /// interval with the interval means (the same <see cref="BearingFeatureWindow"/> as the agent) and the true hours
     /// to failure (empty for a machine that does not fail).
     /// </summary>
-    public static void ExportTraining(TextWriter writer, int degrading, int healthy, double maxDays, int seed, TimeSpan interval, TimeSpan step)
+    public static void ExportTraining(TextWriter writer, int degrading, int healthy, double maxDays, int seed, TimeSpan interval, TimeSpan step, BenchAsset asset = BenchAsset.Machine)
     {
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteLine("machine,degrading,hours,vibration_rms,vibration_kurtosis,bearing_temperature,onset_hours,hours_to_failure");
-        var draws = Draw(degrading, healthy, maxDays, seed);
+        var draws = Draw(degrading, healthy, maxDays, seed, asset);
         var stepMs = (long)step.TotalMilliseconds;
         var steps = (long)(maxDays * 86_400_000 / stepMs);
         Span<float> row = stackalloc float[BearingFeatureWindow.Features];
