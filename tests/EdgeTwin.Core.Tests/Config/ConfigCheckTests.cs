@@ -20,7 +20,7 @@ public sealed class ConfigCheckTests
 
         Assert.Equal(0, report.ExitCode);
         Assert.Equal(
-            $"OK: {path}: site dc1, gateway gw-dc1-01: 1 room, 4 racks, 2 cooling units, 1 UPS, 5 PDUs, 0 machines; 14 devices (14 enabled) using 12 profiles" + Environment.NewLine,
+            $"OK: {path}: site dc1, gateway gw-dc1-01: 1 room, 4 racks, 2 cooling units, 1 UPS, 5 PDUs, 0 machines; 15 devices (15 enabled) using 13 profiles" + Environment.NewLine,
             text.ToString());
     }
 

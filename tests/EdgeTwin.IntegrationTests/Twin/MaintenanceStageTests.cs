@@ -55,6 +55,21 @@ public sealed class MaintenanceStageTests
     }
 
     [Fact]
+    public async Task A_cooling_units_blower_is_predicted_from_the_transmitter_located_on_the_unit_and_a_healthy_one_is_not()
+    {
+        var fans = new SimulatedMachines(fans: true);
+        await using var agent = await MaintenanceAgent.StartAsync(fans, null, statePath: null, onCoolingUnits: true);
+        await agent.FeedAsync(1, Steps);
+        await agent.Hub.CompleteAsync(Ct);
+
+        Assert.NotNull(fans.FailureAt);
+        var prediction = Assert.Single(agent.Events, IsRaised);
+        Assert.Equal("d1", prediction.Attributes!["machine"]);
+        Assert.True(fans.FailureAt!.Value - prediction.Time >= TimeSpan.FromHours(24), $"prediction at {prediction.Time:O}, failure at {fans.FailureAt:O}");
+        Assert.DoesNotContain(agent.Events, e => e.Attributes!["machine"] == "h1");
+    }
+
+    [Fact]
     public async Task Downtime_and_cost_come_from_the_cost_model_registered_in_DI()
     {
         var costModel = new FixedCostModel();
@@ -233,14 +248,23 @@ public sealed class MaintenanceStageTests
         return new Run(agent.Stage, [.. agent.Events], site.FailureAt);
     }
 
-    /// <summary>The machines of the tests: d1 wears out (fails after about 110 h of running), h1 stays healthy.</summary>
-    private sealed class SimulatedMachines
+    /// <summary>
+    /// The machines of the tests: d1 wears out (fails after about 110 h of running), h1 stays healthy. With
+    /// <paramref name="fans"/> both are cooling-unit blowers whose speed follows the day (d1 then fails later: wear runs with speed).
+    /// </summary>
+    private sealed class SimulatedMachines(bool fans = false)
     {
-        public (SimMachine Sim, string Id)[] Machines { get; } =
-        [
-            (new SimMachine(new MachineSpec("d1", "line1", HoursToFailure: 110, LoadFactor: 0.7) { MeanHoursToDefect = 48, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 11), "d1"),
-            (new SimMachine(new MachineSpec("h1", "line1", LoadFactor: 0.6) { MeanHoursToDefect = double.PositiveInfinity, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 12), "h1"),
-        ];
+        public (SimMachine Sim, string Id)[] Machines { get; } = fans
+            ?
+            [
+                (new SimMachine(new MachineSpec("d1", "room1", RatedKw: 5.5, RatedSpeedRpm: 1450, HoursToFailure: 110) { MeanHoursToDefect = 48, Fan = new FanDuty(0.7, 0.15) }, 11), "d1"),
+                (new SimMachine(new MachineSpec("h1", "room1", RatedKw: 5.5, RatedSpeedRpm: 1450) { MeanHoursToDefect = double.PositiveInfinity, Fan = new FanDuty(0.6, 0.2) }, 12), "h1"),
+            ]
+            :
+            [
+                (new SimMachine(new MachineSpec("d1", "line1", HoursToFailure: 110, LoadFactor: 0.7) { MeanHoursToDefect = 48, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 11), "d1"),
+                (new SimMachine(new MachineSpec("h1", "line1", LoadFactor: 0.6) { MeanHoursToDefect = double.PositiveInfinity, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 12), "h1"),
+            ];
 
         public DateTimeOffset? FailureAt { get; set; }
     }
@@ -316,12 +340,24 @@ public sealed class MaintenanceStageTests
         public double? D1VibrationStuckAt { get; set; }
 
         /// <param name="configured">The machines of models.maintenance.machines (default: both).</param>
-        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null, TimeProvider? time = null, ILoggerProvider? logs = null)
+        /// <param name="onCoolingUnits">d1 and h1 are cooling units of a room (no line), their transmitters located on the units.</param>
+        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null, TimeProvider? time = null, ILoggerProvider? logs = null, bool onCoolingUnits = false)
         {
             var b = new SiteConfigBuilder("s1", "g1");
-            b.Line("line1").Machine("d1").Machine("h1");
-            b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(Machine: "d1") });
-            b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(Machine: "h1") });
+            if (onCoolingUnits)
+            {
+                b.Room("room1").Row("A").Rack("A01", 8);
+                b.CoolingUnit("d1", "room1", 30, ["A01"]).CoolingUnit("h1", "room1", 30, ["A01"]);
+                b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(CoolingUnit: "d1") });
+                b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(CoolingUnit: "h1") });
+            }
+            else
+            {
+                b.Line("line1").Machine("d1").Machine("h1");
+                b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(Machine: "d1") });
+                b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(Machine: "h1") });
+            }
+
             var site = b.Build();
             var figures = new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal)
             {

@@ -38,6 +38,37 @@ public sealed class ModelsConfigTests
     }
 
     /// <summary>
+    /// Only the agent's start refused a watched machine the site does not have: <c>edgetwin check</c> passed the typo. A
+    /// cooling unit's id is accepted: it watches the unit's blower.
+    /// </summary>
+    [Fact]
+    public void Regression_check_passed_a_maintenance_machine_the_site_does_not_have()
+    {
+        const string yaml = """
+            site:
+              id: s1
+              gateway_id: g1
+              rooms:
+                - id: room1
+                  rows:
+                    - id: A
+                      racks:
+                        - { id: A01, position: 1, power_budget_kw: 8 }
+              cooling_units:
+                - { id: crac1, room: room1, capacity_kw: 30, serves: [A01] }
+            devices: []
+            models:
+              maintenance:
+                machines:
+                  crac1: { downtime_hours: 4, cost_per_hour: 900 }
+                  crac9: { downtime_hours: 4, cost_per_hour: 900 }
+            """;
+        var result = SiteConfigLoader.Parse(yaml, "site.yaml", new SiteConfigLoadOptions { SectionValidators = [new ModelsSectionValidator()] });
+        var problem = Assert.Single(result.Problems).ToString();
+        Assert.Equal("site.yaml:17:7: models.maintenance.machines.crac9: 'crac9' is not a machine or cooling unit of the site (machines: none; cooling units: crac1)", problem);
+    }
+
+    /// <summary>
     /// <c>horizon: 7d</c> (to plan next week's work) passed check, and with the 120 h bearing model every healthy machine
     /// then read a 100 % failure probability within it. check now reads the manifest of models.directory (relative to the
     /// config file, as the agent does) and names the longest horizon the model can answer.

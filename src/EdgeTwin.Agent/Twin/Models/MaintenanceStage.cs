@@ -113,9 +113,14 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
         foreach (var device in runtime.Config.Devices)
         {
+            // A cooling unit's blower is watched under the unit's id, from the devices located on the unit.
             if (device.Location.Machine is { } machine && config.Machines.ContainsKey(machine))
             {
                 _deviceMachine[device.Id] = machine;
+            }
+            else if (device.Location.CoolingUnit is { } unit && config.Machines.ContainsKey(unit))
+            {
+                _deviceMachine[device.Id] = unit;
             }
         }
 

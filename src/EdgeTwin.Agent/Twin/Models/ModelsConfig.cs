@@ -23,7 +23,7 @@ public sealed record MachineCostFigures(double DowntimeHours, double CostPerHour
 ///     enabled: true                         # false: no maintenance stage
 ///     rearm_below: 0.3                      # a machine raises again after its probability fell below this
 ///     currency: EUR                         # ISO 4217 code of cost_per_hour, carried with each prediction's cost
-///     machines:                             # the machines watched (ids of site.lines[].machines when the site has lines)
+///     machines:                             # the assets watched: ids of site.lines[].machines or site.cooling_units (its blower)
 ///       m1: { downtime_hours: 6, cost_per_hour: 1200, action: "replace drive-end bearing" }
 /// </code>
 /// A key <c>anomaly</c> is an error: the streaming anomaly detector reads <c>twin.anomaly</c>, and nothing reads it here.
@@ -71,10 +71,15 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
         });
     }
 
-    /// <summary>Watched machines must be machines of the site when the site lists any (a typo would watch nothing).</summary>
-    private static void CheckMachines(SiteConfig config, ConfigDiagnostics diagnostics)
+    /// <summary>
+    /// Watched assets must be machines or cooling units of the site when the site lists any (a typo would watch nothing):
+    /// a cooling unit is watched through the bearing signals of the devices located on it (its blower).
+    /// </summary>
+    internal static void CheckMachines(SiteConfig config, ConfigDiagnostics diagnostics)
     {
-        var known = config.Site.AllMachines.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+        var machineIds = config.Site.AllMachines.Select(m => m.Id).ToList();
+        var unitIds = config.Site.CoolingUnits.Select(u => u.Id).ToList();
+        var known = machineIds.Concat(unitIds).ToHashSet(StringComparer.Ordinal);
         if (known.Count == 0 || config.Models is not ConfigMapping section
             || section["maintenance"] is not ConfigMapping maintenance || maintenance["machines"] is not ConfigMapping machines)
         {
@@ -86,10 +91,12 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
             if (ConfigReader.IsValidId(id) && !known.Contains(id))
             {
                 diagnostics.Add(machines.KeyMark(id), "models.maintenance.machines." + id,
-                    $"'{id}' is not a machine of the site (known: {string.Join(", ", known.Order(StringComparer.Ordinal))})");
+                    $"'{id}' is not a machine or cooling unit of the site (machines: {Listed(machineIds)}; cooling units: {Listed(unitIds)})");
             }
         }
     }
+
+    private static string Listed(IEnumerable<string> ids) => ids.Order(StringComparer.Ordinal).ToList() is { Count: > 0 } list ? string.Join(", ", list) : "none";
 
     internal static ModelsConfig Read(ConfigReader section, string configDirectory)
     {
@@ -230,6 +237,14 @@ public sealed class ModelsSectionValidator : IConfigSectionValidator
         ArgumentNullException.ThrowIfNull(section);
         // Relative to the config file, as the agent resolves models.directory (the manifest is read for the horizon check).
         ModelsConfig.Read(section, section.FileDirectory);
+    }
+
+    /// <summary>Watched machines must exist: only the agent's start checked them before, so <c>edgetwin check</c> passed a typo.</summary>
+    public void ValidateReferences(ConfigReader section, SiteReferences site)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(site);
+        ModelsConfig.CheckMachines(site.Config, section.Diagnostics);
     }
 
     /// <summary>The maintenance stage's history, next to the outbox (no key moves it).</summary>
