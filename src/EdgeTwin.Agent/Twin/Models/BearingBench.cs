@@ -140,58 +140,45 @@ public static class BearingBench
     public static IReadOnlyList<(MachineSpec Spec, int Seed, bool Degrading)> Draw(int degrading, int healthy, double days, int seed, BenchAsset asset = BenchAsset.Machine)
     {
         var rng = new SimRandom(seed);
-        if (asset == BenchAsset.Fan)
-        {
-            return DrawFans(rng, degrading, healthy, days);
-        }
-
         var list = new List<(MachineSpec, int, bool)>(degrading + healthy);
         for (var i = 0; i < degrading + healthy; i++)
         {
             var isDegrading = i < degrading;
-            var spec = new MachineSpec(
-                Id: $"{(isDegrading ? "d" : "h")}{i + 1}",
-                Line: "bench",
-                RatedKw: new[] { 7.5, 11, 15, 22, 30 }[rng.Next(0, 5)],
-                LoadFactor: rng.Uniform(0.5, 0.85),
-                HoursToFailure: rng.Uniform(96, 200))
-            {
-                // Onsets spread over the run so most defects grow to failure inside it.
-                MeanHoursToDefect = isDegrading ? Math.Max(12, days * 24 / 3) : double.PositiveInfinity,
-                GrowthSpread = 0.25,
-                KnocksPerDay = rng.Uniform(0.5, 3),
-                DailyLoadSwing = rng.Uniform(0.03, 0.15),
-            };
+            // Onsets spread over the run so most defects grow to failure inside it.
+            var meanHoursToDefect = isDegrading ? Math.Max(12, days * 24 / 3) : double.PositiveInfinity;
+            var spec = asset == BenchAsset.Fan ? DrawFan(rng, i, isDegrading, meanHoursToDefect) : DrawMachine(rng, i, isDegrading, meanHoursToDefect);
             list.Add((spec, rng.NextSeed(), isDegrading));
         }
 
         return list;
     }
+
+    private static MachineSpec DrawMachine(SimRandom rng, int i, bool isDegrading, double meanHoursToDefect) => new(
+        Id: $"{(isDegrading ? "d" : "h")}{i + 1}",
+        Line: "bench",
+        RatedKw: new[] { 7.5, 11, 15, 22, 30 }[rng.Next(0, 5)],
+        LoadFactor: rng.Uniform(0.5, 0.85),
+        HoursToFailure: rng.Uniform(96, 200))
+    {
+        MeanHoursToDefect = meanHoursToDefect,
+        GrowthSpread = 0.25,
+        KnocksPerDay = rng.Uniform(0.5, 3),
+        DailyLoadSwing = rng.Uniform(0.03, 0.15),
+    };
 
     // Blowers of CRAH/CRAC units and air handlers: smaller motors than the line's, 1,450 rpm class, speed set by the
     // room's heat load (mean 55-80 % of rated, ± 10-20 % over the day), no process knocks.
-    private static List<(MachineSpec, int, bool)> DrawFans(SimRandom rng, int degrading, int healthy, double days)
+    private static MachineSpec DrawFan(SimRandom rng, int i, bool isDegrading, double meanHoursToDefect) => new(
+        Id: $"{(isDegrading ? "fd" : "fh")}{i + 1}",
+        Line: "bench",
+        RatedKw: new[] { 2.2, 3, 4, 5.5, 7.5 }[rng.Next(0, 5)],
+        RatedSpeedRpm: 1450,
+        HoursToFailure: rng.Uniform(96, 200))
     {
-        var list = new List<(MachineSpec, int, bool)>(degrading + healthy);
-        for (var i = 0; i < degrading + healthy; i++)
-        {
-            var isDegrading = i < degrading;
-            var spec = new MachineSpec(
-                Id: $"{(isDegrading ? "fd" : "fh")}{i + 1}",
-                Line: "bench",
-                RatedKw: new[] { 2.2, 3, 4, 5.5, 7.5 }[rng.Next(0, 5)],
-                RatedSpeedRpm: 1450,
-                HoursToFailure: rng.Uniform(96, 200))
-            {
-                MeanHoursToDefect = isDegrading ? Math.Max(12, days * 24 / 3) : double.PositiveInfinity,
-                GrowthSpread = 0.25,
-                Fan = new FanDuty(rng.Uniform(0.55, 0.8), rng.Uniform(0.1, 0.2)),
-            };
-            list.Add((spec, rng.NextSeed(), isDegrading));
-        }
-
-        return list;
-    }
+        MeanHoursToDefect = meanHoursToDefect,
+        GrowthSpread = 0.25,
+        Fan = new FanDuty(rng.Uniform(0.55, 0.8), rng.Uniform(0.1, 0.2)),
+    };
 
     public static BearingBenchResult Run(ModelCatalog catalog, string modelName, BearingBenchOptions options, CancellationToken cancellationToken = default)
     {
