@@ -189,6 +189,9 @@ internal static class CliOptionRanges
             case Option<Microsoft.Extensions.Logging.LogLevel> o when o.CustomParser is null:
                 o.CustomParser = r => OneOf(r, o.Name, out Microsoft.Extensions.Logging.LogLevel v) ? v : default;
                 break;
+            case Option<Twin.Models.BenchAsset> o when o.CustomParser is null:
+                o.CustomParser = r => OneOf(r, o.Name, out Twin.Models.BenchAsset v) ? v : default;
+                break;
         }
     }
 

@@ -89,6 +89,7 @@ public sealed class CliAuditTests
     [InlineData("--seed must be from 0 to 18446744073709551615, got -1", "line", "status", "--config", "/nonexistent/edgetwin.yaml", "--seed", "-1")]
     [InlineData("--log-level takes one of Trace, Debug, Information, Warning, Error, Critical, None, got 'loud'", "run", "--config", "/nonexistent/edgetwin.yaml", "--log-level", "loud")]
     [InlineData("--log-level takes one of Trace, Debug, Information, Warning, Error, Critical, None, got '7'", "run", "--config", "/nonexistent/edgetwin.yaml", "--log-level", "7")]
+    [InlineData("--asset takes one of Machine, Fan, got 'pump'", "bench", "bearing", "--asset", "pump")]
     public async Task Regression_a_value_of_the_wrong_type_was_named_by_its_dotnet_type(string message, params string[] args)
     {
         var (exit, output, error) = await InProcessCli.RunAsync(args);
