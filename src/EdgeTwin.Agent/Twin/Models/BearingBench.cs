@@ -82,10 +82,13 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
 
     public double? MinLeadHours => Machines.Where(m => m.FailureHours is not null).Select(m => m.LeadHours ?? 0).DefaultIfEmpty().Min() is var v && Failures > 0 ? v : null;
 
+    /// <summary>What was simulated, as the text and JSON say it.</summary>
+    private string AssetName => Options.Asset == BenchAsset.Fan ? "fan" : "machine";
+
     public string ToText()
     {
         var sb = new StringBuilder();
-        var (asset, assets) = Options.Asset == BenchAsset.Fan ? ("fan", "fans") : ("machine", "machines");
+        var (asset, assets) = (AssetName, AssetName + "s");
         sb.AppendLine(CultureInfo.InvariantCulture, $"model {Model} {ModelVersion}; {Options.Machines} degrading + {Options.Healthy} healthy {assets} × {Options.Days:0.#} days, seed {Options.Seed}, threshold {Options.Threshold:0.00} over {Options.Horizon.TotalHours:0} h");
         sb.AppendLine(CultureInfo.InvariantCulture, $"bearing failures: {Failures}; warned ≥ {Options.RequiredLead.TotalHours:0} h ahead: {WarnedInTime} ({Pct(WarnedInTime, Failures)}); missed: {Missed}; lead median {Fmt(MedianLeadHours)} h, min {Fmt(MinLeadHours)} h");
         sb.AppendLine(CultureInfo.InvariantCulture, $"false predictions on healthy bearings: {FalsePredictions} in {HealthyMachineDays:0.0} {asset}-days = {FalsePer100MachineDays:0.00} per 100 {asset}-days");
@@ -98,7 +101,7 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
     {
         model = Model,
         model_version = ModelVersion,
-        asset = Options.Asset == BenchAsset.Fan ? "fan" : "machine",
+        asset = AssetName,
         machines = Options.Machines,
         healthy = Options.Healthy,
         days = Options.Days,
