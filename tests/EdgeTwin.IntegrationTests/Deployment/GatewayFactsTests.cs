@@ -90,7 +90,7 @@ public sealed partial class GatewayFactsTests
         Assert.StartsWith(VersionElement().Match(props).Groups[1].Value, facts.GetProperty("version").GetString(), StringComparison.Ordinal);
         Assert.Equal(RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant(), facts.GetProperty("arch").GetString());
         Assert.Equal(expectedHash, facts.GetProperty("config_sha256").GetString());
-        Assert.Equal(["bearing-rul=1.0.0:available", "rul-cmapss=1.6.0:available", "mv-machine=1.1.0:available"], facts.GetProperty("models").EnumerateArray().Select(Describe));
+        Assert.Equal(["bearing-rul=1.1.0:available", "rul-cmapss=1.6.0:available", "mv-machine=1.1.0:available"], facts.GetProperty("models").EnumerateArray().Select(Describe));
     }
 
     [Fact]
@@ -133,7 +133,7 @@ public sealed partial class GatewayFactsTests
         {
             await broker.WaitForAsync(births => births.Any(b => b.GetProperty("facts").GetProperty("models").GetArrayLength() == 3), "a birth listing the models");
             var first = broker.Births().Last().GetProperty("facts").GetProperty("models").EnumerateArray().ToList();
-            Assert.Equal(["bearing-rul=1.0.0:available", "rul-cmapss=1.6.0:unavailable", "mv-machine=1.1.0:available"], first.Select(Describe));
+            Assert.Equal(["bearing-rul=1.1.0:available", "rul-cmapss=1.6.0:unavailable", "mv-machine=1.1.0:available"], first.Select(Describe));
             Assert.Contains("rul-cmapss.onnx: sha256", first[1].GetProperty("error").GetString(), StringComparison.Ordinal);
             Assert.False(first[0].TryGetProperty("error", out _));
 

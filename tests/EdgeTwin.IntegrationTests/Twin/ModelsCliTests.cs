@@ -114,6 +114,30 @@ public sealed class ModelsCliTests
         Assert.All(result["per_machine"]!.AsArray(), m => Assert.StartsWith("f", (string?)m!["id"], StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// <c>bearing-rul</c> 1.0.0 had learned process machines only: on fans (speed following the day) it warned a median
+    /// 62 h before failures against a 48 h horizon (up to 90 h) and moved its estimate with the daily speed, 11 updates
+    /// per failure. 1.1.0 learned fan runs too (other seeds than these).
+    /// </summary>
+    [Fact]
+    public async Task Regression_fans_were_warned_half_a_day_early_and_their_estimate_moved_with_the_daily_speed()
+    {
+        var (exit, output, error) = await Run("bench", "bearing", "--asset", "fan", "--machines", "20", "--healthy", "4", "--days", "30", "--seed", "7", "--models", Models, "--json");
+        Assert.True(exit == 0, error);
+        var result = JsonNode.Parse(output)!;
+        var failures = (int)result["failures"]!;
+        Assert.True(failures >= 10, output);
+        Assert.Equal(failures, (int)result["warned_in_time"]!);
+        Assert.Equal(0, (int)result["false_predictions"]!);
+        var fans = result["per_machine"]!.AsArray();
+        var leads = fans.Select(m => (double?)m!["lead_hours"]).OfType<double>().Order().ToList();
+        Assert.InRange(leads[leads.Count / 2], 40, 56);
+        Assert.InRange(leads[^1], 40, 60);
+        var updates = fans.Select(m => (int)m!["updates"]!).ToList();
+        Assert.True(updates.Sum() <= 5 * failures, $"{updates.Sum()} updates for {failures} failures");
+        Assert.True(updates.Max() <= 12, $"at most {updates.Max()} updates for one fan");
+    }
+
     [Fact]
     public async Task Regression_bench_bearing_and_cmapss_said_not_in_the_manifest_when_the_metadata_was_bad()
     {

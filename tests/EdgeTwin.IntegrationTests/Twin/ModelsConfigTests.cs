@@ -95,7 +95,7 @@ public sealed class ModelsConfigTests
         var problem = Assert.Single(result.Problems).ToString();
         Assert.StartsWith(path + ":6:", problem, StringComparison.Ordinal);
         Assert.Contains("models.maintenance.horizon: 168 h is longer than model 'bearing-rul' can answer: its RUL is capped at 120 h", problem, StringComparison.Ordinal);
-        Assert.EndsWith("at most 114 h", problem, StringComparison.Ordinal);
+        Assert.EndsWith("at most 116 h", problem, StringComparison.Ordinal);
 
         File.WriteAllText(path, Yaml("114h"));
         result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { SectionValidators = [new ModelsSectionValidator()] });
