@@ -254,8 +254,10 @@ Uncertainty for maintenance predictions: bias {bias:.2f} h, sigma by predicted-R
 The RUL is capped at {CAP:.0f} h, so the agent answers failure probabilities over a horizon shorter than the cap
 (cap − bias − 3σ of the top band; `edgetwin check` says so at `models.maintenance.horizon`). The sigmas are validation
 averages. Trained on the simulator's bearing physics only; a real fleet needs its own run-to-failure or maintenance
-records. A fan's remaining life depends on the speed it will run at: the model has learned the simulated daily duty,
-not a fan held at one speed for days. Sensor mounting and machine size shift the vibration baseline the model has learned.
+records. A fan's remaining life depends on the speed it will run at, which the model infers from a day of symptoms:
+other duties than trained (one speed all day, 40 % or 100 % of rated, twice the daily swing) are measured by
+`edgetwin bench bearing --asset fan --fan-speed F --fan-swing F` (src/EdgeTwin.Agent/Twin/Models/README.md). Sensor
+mounting and machine size shift the vibration baseline the model has learned.
 """
     open(os.path.join(MODELS, "bearing-rul.md"), "w").write(card)
     print(json.dumps({k: v for k, v in val_fig.items() if k != "val_machine_ids"}, indent=1))

@@ -50,6 +50,26 @@ internal static class CliOptionRanges
         return option;
     }
 
+    /// <summary>An optional number from <paramref name="min"/> to <paramref name="max"/>; absent: null.</summary>
+    public static Option<double?> Between(this Option<double?> option, double min, double max)
+    {
+        option.CustomParser = r =>
+        {
+            if (!Number(r, option.Name, out var v))
+            {
+                return null;
+            }
+
+            if (v < min || v > max)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {Text(r)}"));
+            }
+
+            return v;
+        };
+        return option;
+    }
+
     /// <summary>A number of seconds (<c>30</c>) or a duration as in the config (<c>30s</c>, <c>5m</c>, <c>1h</c>), above zero.</summary>
     public static Option<double?> Positive(this Option<double?> option)
     {

@@ -138,6 +138,27 @@ public sealed class ModelsCliTests
         Assert.True(updates.Max() <= 12, $"at most {updates.Max()} updates for one fan");
     }
 
+    /// <summary>
+    /// A fan held at 40 % of its rated speed all day (a constant-speed EC fan setting, no daily cycle; neither is in the
+    /// training runs): <c>bearing-rul</c> 1.0.0 warned none of 16 failures 24 h ahead (seed 7, 50 fans; 10 not at all),
+    /// its symptoms being those of a machine far from failure. The same fans' draws, only their duty set.
+    /// </summary>
+    [Fact]
+    public async Task Regression_fans_at_a_constant_low_speed_were_warned_too_late_or_not_at_all()
+    {
+        var (exit, output, error) = await Run("bench", "bearing", "--asset", "fan", "--fan-speed", "0.4", "--fan-swing", "0", "--machines", "16", "--healthy", "2", "--days", "30", "--seed", "7", "--models", Models, "--json");
+        Assert.True(exit == 0, error);
+        var result = JsonNode.Parse(output)!;
+        Assert.Equal(0.4, (double)result["fan_speed"]!);
+        Assert.True((int)result["failures"]! >= 4, output);
+        Assert.Equal((int)result["failures"]!, (int)result["warned_in_time"]!);
+        Assert.Equal(0, (int)result["false_predictions"]!);
+
+        (exit, _, error) = await Run("bench", "bearing", "--fan-speed", "0.4", "--machines", "1", "--days", "1", "--models", Models);
+        Assert.Equal(2, exit);
+        Assert.Contains("--fan-speed and --fan-swing need --asset fan", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Regression_bench_bearing_and_cmapss_said_not_in_the_manifest_when_the_metadata_was_bad()
     {

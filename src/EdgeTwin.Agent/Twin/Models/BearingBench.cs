@@ -35,6 +35,26 @@ public sealed record BearingBenchOptions(int Machines, int Healthy, double Days,
     public TimeSpan RequiredLead { get; init; } = TimeSpan.FromHours(24);
 
     public BenchAsset Asset { get; init; } = BenchAsset.Machine;
+
+    /// <summary>Fans only: every fan's duty instead of the drawn one (mean 55-80 % of rated, ± 10-20 % over the day).</summary>
+    public FanDutyOverride FanDuty { get; init; } = FanDutyOverride.Drawn;
+}
+
+/// <summary>
+/// What the fans of a bench run do instead of their drawn duty: a mean speed and/or a daily swing (null: drawn). The
+/// draws are made either way, so a seed gives the same fans (sizes, onsets, lifetimes) with only their duty changed.
+/// </summary>
+public sealed record FanDutyOverride(double? MeanSpeed, double? DailySwing)
+{
+    public static readonly FanDutyOverride Drawn = new(null, null);
+
+    public bool IsDrawn => MeanSpeed is null && DailySwing is null;
+
+    public FanDuty Apply(double drawnMean, double drawnSwing) => new(MeanSpeed ?? drawnMean, DailySwing ?? drawnSwing);
+
+    /// <summary>", fans at 40 % of rated speed, ± 0 % over the day" (drawn parts say so); empty when nothing is set.</summary>
+    public string Describe() => IsDrawn ? "" : string.Create(CultureInfo.InvariantCulture,
+        $", fans at {(MeanSpeed is { } m ? $"{m * 100:0} %" : "a drawn 55-80 %")} of rated speed, ± {(DailySwing is { } w ? $"{w * 100:0} %" : "a drawn 10-20 %")} over the day");
 }
 
 /// <summary>One simulated machine's outcome.</summary>
@@ -89,7 +109,7 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
     {
         var sb = new StringBuilder();
         var (asset, assets) = (AssetName, AssetName + "s");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"model {Model} {ModelVersion}; {Options.Machines} degrading + {Options.Healthy} healthy {assets} × {Options.Days:0.#} days, seed {Options.Seed}, threshold {Options.Threshold:0.00} over {Options.Horizon.TotalHours:0} h");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"model {Model} {ModelVersion}; {Options.Machines} degrading + {Options.Healthy} healthy {assets} × {Options.Days:0.#} days, seed {Options.Seed}{Options.FanDuty.Describe()}, threshold {Options.Threshold:0.00} over {Options.Horizon.TotalHours:0} h");
         sb.AppendLine(CultureInfo.InvariantCulture, $"bearing failures: {Failures}; warned ≥ {Options.RequiredLead.TotalHours:0} h ahead: {WarnedInTime} ({Pct(WarnedInTime, Failures)}); missed: {Missed}; lead median {Fmt(MedianLeadHours)} h, min {Fmt(MinLeadHours)} h");
         sb.AppendLine(CultureInfo.InvariantCulture, $"false predictions on healthy bearings: {FalsePredictions} in {HealthyMachineDays:0.0} {asset}-days = {FalsePer100MachineDays:0.00} per 100 {asset}-days");
         sb.AppendLine(CultureInfo.InvariantCulture, $"updates of open predictions: {Machines.Sum(m => m.Updates)} ({Pct(Machines.Count(m => m.Updates > 0), Machines.Count(m => m.PredictionHours.Count > 0))} of predicted {assets}), at most {MaxUpdates} for one {asset}");
@@ -102,6 +122,8 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
         model = Model,
         model_version = ModelVersion,
         asset = AssetName,
+        fan_speed = Options.FanDuty.MeanSpeed,
+        fan_swing = Options.FanDuty.DailySwing,
         machines = Options.Machines,
         healthy = Options.Healthy,
         days = Options.Days,
@@ -140,7 +162,7 @@ public static class BearingBench
     public static readonly DateTimeOffset Start = new(2026, 1, 5, 0, 0, 0, TimeSpan.Zero);
 
     /// <summary>The machines of a run: degrading ones first, then healthy ones; everything drawn from the seed.</summary>
-    public static IReadOnlyList<(MachineSpec Spec, int Seed, bool Degrading)> Draw(int degrading, int healthy, double days, int seed, BenchAsset asset = BenchAsset.Machine)
+    public static IReadOnlyList<(MachineSpec Spec, int Seed, bool Degrading)> Draw(int degrading, int healthy, double days, int seed, BenchAsset asset = BenchAsset.Machine, FanDutyOverride? fanDuty = null)
     {
         var rng = new SimRandom(seed);
         var list = new List<(MachineSpec, int, bool)>(degrading + healthy);
@@ -149,7 +171,7 @@ public static class BearingBench
             var isDegrading = i < degrading;
             // Onsets spread over the run so most defects grow to failure inside it.
             var meanHoursToDefect = isDegrading ? Math.Max(12, days * 24 / 3) : double.PositiveInfinity;
-            var spec = asset == BenchAsset.Fan ? DrawFan(rng, i, isDegrading, meanHoursToDefect) : DrawMachine(rng, i, isDegrading, meanHoursToDefect);
+            var spec = asset == BenchAsset.Fan ? DrawFan(rng, i, isDegrading, meanHoursToDefect, fanDuty ?? FanDutyOverride.Drawn) : DrawMachine(rng, i, isDegrading, meanHoursToDefect);
             list.Add((spec, rng.NextSeed(), isDegrading));
         }
 
@@ -171,7 +193,7 @@ public static class BearingBench
 
     // Blowers of CRAH/CRAC units and air handlers: smaller motors than the line's, 1,450 rpm class, speed set by the
     // room's heat load (mean 55-80 % of rated, ± 10-20 % over the day), no process knocks.
-    private static MachineSpec DrawFan(SimRandom rng, int i, bool isDegrading, double meanHoursToDefect) => new(
+    private static MachineSpec DrawFan(SimRandom rng, int i, bool isDegrading, double meanHoursToDefect, FanDutyOverride duty) => new(
         Id: $"{(isDegrading ? "fd" : "fh")}{i + 1}",
         Line: "bench",
         RatedKw: new[] { 2.2, 3, 4, 5.5, 7.5 }[rng.Next(0, 5)],
@@ -180,7 +202,7 @@ public static class BearingBench
     {
         MeanHoursToDefect = meanHoursToDefect,
         GrowthSpread = 0.25,
-        Fan = new FanDuty(rng.Uniform(0.55, 0.8), rng.Uniform(0.1, 0.2)),
+        Fan = duty.Apply(rng.Uniform(0.55, 0.8), rng.Uniform(0.1, 0.2)),
     };
 
     public static BearingBenchResult Run(ModelCatalog catalog, string modelName, BearingBenchOptions options, CancellationToken cancellationToken = default)
@@ -188,7 +210,7 @@ public static class BearingBench
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
         var started = DateTimeOffset.UtcNow;
-        var draws = Draw(options.Machines, options.Healthy, options.Days, options.Seed, options.Asset);
+        var draws = Draw(options.Machines, options.Healthy, options.Days, options.Seed, options.Asset, options.FanDuty);
         var predictor = new MaintenancePredictor(
             new MaintenanceSettings(options.Threshold, options.Horizon, TimeSpan.FromHours(1)),
             new Dictionary<string, MachineRepairFigures>(StringComparer.Ordinal));
@@ -263,11 +285,11 @@ public static class BearingBench
     /// interval with the interval means (the same <see cref="BearingFeatureWindow"/> as the agent) and the true hours
     /// to failure (empty for a machine that does not fail).
     /// </summary>
-    public static void ExportTraining(TextWriter writer, int degrading, int healthy, double maxDays, int seed, TimeSpan interval, TimeSpan step, BenchAsset asset = BenchAsset.Machine)
+    public static void ExportTraining(TextWriter writer, int degrading, int healthy, double maxDays, int seed, TimeSpan interval, TimeSpan step, BenchAsset asset = BenchAsset.Machine, FanDutyOverride? fanDuty = null)
     {
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteLine("machine,degrading,hours,vibration_rms,vibration_kurtosis,bearing_temperature,onset_hours,hours_to_failure");
-        var draws = Draw(degrading, healthy, maxDays, seed, asset);
+        var draws = Draw(degrading, healthy, maxDays, seed, asset, fanDuty);
         var stepMs = (long)step.TotalMilliseconds;
         var steps = (long)(maxDays * 86_400_000 / stepMs);
         Span<float> row = stackalloc float[BearingFeatureWindow.Features];
