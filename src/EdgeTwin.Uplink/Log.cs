@@ -121,6 +121,9 @@ internal static partial class Log
     [LoggerMessage(42, LogLevel.Warning, "Uplink {Uplink}: publishing its progress (acknowledged through {Position}) to {Peer} failed; the data is not affected")]
     public static partial void ProgressFailed(ILogger logger, Exception exception, string uplink, string peer, long position);
 
+    [LoggerMessage(73, LogLevel.Warning, "Uplink {Uplink}: publishing its progress (acknowledged through {Position}) to {Peer} failed: {Reason}; the data is not affected")]
+    public static partial void ProgressNotPublished(ILogger logger, string uplink, string peer, long position, string reason);
+
     [LoggerMessage(43, LogLevel.Warning, "Uplink {Uplink}: the offline status record to {Peer} was not acknowledged within 3 s at the end of the session; consumers see the last online status until the next connect")]
     public static partial void OfflineStatusFailed(ILogger logger, Exception exception, string uplink, string peer);
 

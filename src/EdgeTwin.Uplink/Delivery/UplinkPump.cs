@@ -814,6 +814,12 @@ internal sealed class UplinkPump
         {
             throw;
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException && ConnectFailures.IsExpected(ex))
+        {
+            // The session going away fails its status too (a broker stopped between two statuses): one line with the
+            // reason, as for the session itself. It carried MQTTnet's stack trace at every broker outage.
+            Log.ProgressNotPublished(_logger, _transport.Name, _transport.Peer, position, ConnectFailures.Describe(ex));
+        }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             Log.ProgressFailed(_logger, ex, _transport.Name, _transport.Peer, position);
