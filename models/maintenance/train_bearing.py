@@ -8,7 +8,7 @@ mean vibration RMS, kurtosis and bearing temperature and the true hours to failu
 speed follows the day, which a day's window shows it. This script runs those commands itself unless --data and
 --fan-data are given. Reproducible: seeds pinned, one torch thread.
 Writes:
-  models/bearing-rul.onnx         input "window" [N, 24, 3] float32 (raw interval means), output "rul" [N, 1] hours
+  models/bearing-rul.onnx         input "window" [N, 48, 3] float32 (24 h of raw 30-minute interval means), output "rul" [N, 1] hours
   models/manifest.json            the "bearing-rul" entry (sha256, shapes, interval, uncertainty)
   models/bearing-rul.md           model card
   models/maintenance/validation.json
