@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.Twin.Models;
+using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
@@ -67,6 +68,96 @@ public sealed class MaintenanceStageTests
         Assert.Equal("d1", prediction.Attributes!["machine"]);
         Assert.True(fans.FailureAt!.Value - prediction.Time >= TimeSpan.FromHours(24), $"prediction at {prediction.Time:O}, failure at {fans.FailureAt:O}");
         Assert.DoesNotContain(agent.Events, e => e.Attributes!["machine"] == "h1");
+    }
+
+    /// <summary>
+    /// A blower about to fail in a room whose other units carry the load can wait for next week's window; one without
+    /// which racks reach 32 °C in minutes cannot. The prediction said neither: with the thermal twin in the agent it
+    /// now carries the unit's what-if, the same answer `edgetwin simulate cooling-failure` gives on the same twin.
+    /// </summary>
+    [Fact]
+    public async Task A_cooling_units_blower_prediction_says_what_its_failure_would_do_to_the_room()
+    {
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 7, Racks = 12, CoolingUnits = 2, RacksPerRow = 6, Start = DateTimeOffset.UtcNow });
+        var (failing, healthy) = (spec.CoolingUnits[0].Id, spec.CoolingUnits[1].Id);
+        var fans = new SimulatedMachines(fans: true, ids: (failing, healthy));
+        await using var agent = await MaintenanceAgent.StartAsync(fans, null, statePath: null, thermalSite: spec);
+        Assert.IsType<ThermalFailureConsequence>(agent.Stage.ConsequenceModel);
+        await agent.FeedAsync(1, Steps);
+        await agent.Hub.CompleteAsync(Ct);
+
+        var prediction = Assert.Single(agent.Events, IsRaised);
+        var a = prediction.Attributes!;
+        Assert.Equal(failing, a["machine"]);
+        Assert.Equal("thermal-twin:" + spec.Room.Id, a["consequence_source"]);
+        Assert.Equal("true", a["if_failed_known"]);
+        Assert.Equal("120", a["if_failed_horizon_min"]);
+        Assert.StartsWith($"if {failing} stops: ", a["if_failed"], StringComparison.Ordinal);
+        Assert.EndsWith("; " + a["if_failed"], prediction.Message, StringComparison.Ordinal);
+
+        // The operator's own what-if on the same twin: the same racks, the same first crossing.
+        var thermal = agent.Services.GetRequiredService<ThermalTwinStage>();
+        var whatIf = Assert.Single(EdgeTwin.Agent.Twin.Requests.TwinScenarios.CoolingFailure(thermal.CurrentTwin(out _)!, [failing], 120, []));
+        Assert.Equal(string.Join(',', whatIf.AffectedRacks), a["if_failed_affected_racks"]);
+        var first32 = whatIf.Racks.Where(r => r.TimeTo32Seconds is not null).MinBy(r => r.TimeTo32Seconds);
+        Assert.Equal(first32?.Rack, a.GetValueOrDefault("if_failed_first_rack_32c"));
+        Assert.Equal(first32 is null ? null : (first32.TimeTo32Seconds!.Value / 60).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture), a.GetValueOrDefault("if_failed_time_to_32c_min"));
+        TestContext.Current.TestOutputHelper?.WriteLine(prediction.Message);
+    }
+
+    [Fact]
+    public void A_room_with_one_cooling_unit_names_the_racks_that_overheat_without_it_and_how_soon()
+    {
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 7, Racks = 12, CoolingUnits = 1, RacksPerRow = 6, Start = DateTimeOffset.UtcNow });
+        var config = EdgeTwin.Simulator.Devices.SimSiteConfig.Build(spec, [], TimeSpan.FromSeconds(10));
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new EventHub(), Microsoft.Extensions.Logging.Abstractions.NullLogger<ThermalTwinStage>.Instance, ThermalTwinOptions.DemoWarmStart(spec));
+        stage.Twin.Recalibrate(0);
+        var unit = spec.CoolingUnits[0].Id;
+
+        var model = new ThermalFailureConsequence(stage, Microsoft.Extensions.Logging.Abstractions.NullLogger<ThermalFailureConsequence>.Instance);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var consequence = model.IfFailed(unit);
+        var first = clock.Elapsed;
+        clock.Restart();
+        for (var i = 0; i < 5; i++)
+        {
+            model.IfFailed(unit);
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"what-if for the prediction: first {first.TotalMilliseconds:0} ms, then {clock.Elapsed.TotalMilliseconds / 5:0.0} ms mean of 5");
+
+        Assert.NotNull(consequence);
+        var whatIf = Assert.Single(EdgeTwin.Agent.Twin.Requests.TwinScenarios.CoolingFailure(stage.CurrentTwin(out _)!, [unit], 120, []));
+        Assert.NotEmpty(whatIf.AffectedRacks);
+        var first32 = whatIf.Racks.Where(r => r.TimeTo32Seconds is not null).MinBy(r => r.TimeTo32Seconds)!;
+        var a = consequence.Attributes;
+        Assert.Equal(string.Join(',', whatIf.AffectedRacks), a["if_failed_affected_racks"]);
+        Assert.Equal(first32.Rack, a["if_failed_first_rack_32c"]);
+        Assert.Equal((first32.TimeTo32Seconds!.Value / 60).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture), a["if_failed_time_to_32c_min"]);
+        Assert.StartsWith($"if {unit} stops: {first32.Rack} ", consequence.Summary, StringComparison.Ordinal);
+        Assert.Contains($", {whatIf.AffectedRacks.Count} rack(s) affected ({first32.Rack}, ", consequence.Summary, StringComparison.Ordinal);
+        if (whatIf.TimeToThermalShutdownSeconds is { } shutdown)
+        {
+            Assert.Equal((shutdown / 60).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture), a["if_failed_time_to_thermal_shutdown_min"]);
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine(consequence.Summary);
+    }
+
+    [Fact]
+    public void Before_its_first_calibration_the_thermal_twin_says_it_does_not_know_yet_and_a_line_machine_gets_nothing()
+    {
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 7, Racks = 12, CoolingUnits = 2, RacksPerRow = 6, Start = DateTimeOffset.UtcNow });
+        var config = EdgeTwin.Simulator.Devices.SimSiteConfig.Build(spec, [], TimeSpan.FromSeconds(10));
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new EventHub(), Microsoft.Extensions.Logging.Abstractions.NullLogger<ThermalTwinStage>.Instance);
+        var model = new ThermalFailureConsequence(stage, Microsoft.Extensions.Logging.Abstractions.NullLogger<ThermalFailureConsequence>.Instance);
+
+        var unit = spec.CoolingUnits[0].Id;
+        var consequence = model.IfFailed(unit);
+        Assert.NotNull(consequence);
+        Assert.Equal("false", consequence.Attributes["if_failed_known"]);
+        Assert.StartsWith($"if {unit} stops: not known yet (the thermal twin of zone '{spec.Room.Id}' is not calibrated yet", consequence.Summary, StringComparison.Ordinal);
+        Assert.Null(model.IfFailed("m1"));
     }
 
     [Fact]
@@ -252,13 +343,15 @@ public sealed class MaintenanceStageTests
     /// The machines of the tests: d1 wears out (fails after about 110 h of running), h1 stays healthy. With
     /// <paramref name="fans"/> both are cooling-unit blowers whose speed follows the day (d1 then fails later: wear runs with speed).
     /// </summary>
-    private sealed class SimulatedMachines(bool fans = false)
+    /// <param name="fans">Cooling-unit blowers rather than process machines.</param>
+    /// <param name="ids">The ids of the failing and the healthy one (default d1 and h1).</param>
+    private sealed class SimulatedMachines(bool fans = false, (string Failing, string Healthy)? ids = null)
     {
         public (SimMachine Sim, string Id)[] Machines { get; } = fans
             ?
             [
-                (new SimMachine(new MachineSpec("d1", "room1", RatedKw: 5.5, RatedSpeedRpm: 1450, HoursToFailure: 110) { MeanHoursToDefect = 48, Fan = new FanDuty(0.7, 0.15) }, 11), "d1"),
-                (new SimMachine(new MachineSpec("h1", "room1", RatedKw: 5.5, RatedSpeedRpm: 1450) { MeanHoursToDefect = double.PositiveInfinity, Fan = new FanDuty(0.6, 0.2) }, 12), "h1"),
+                (new SimMachine(new MachineSpec(ids?.Failing ?? "d1", "room1", RatedKw: 5.5, RatedSpeedRpm: 1450, HoursToFailure: 110) { MeanHoursToDefect = 48, Fan = new FanDuty(0.7, 0.15) }, 11), ids?.Failing ?? "d1"),
+                (new SimMachine(new MachineSpec(ids?.Healthy ?? "h1", "room1", RatedKw: 5.5, RatedSpeedRpm: 1450) { MeanHoursToDefect = double.PositiveInfinity, Fan = new FanDuty(0.6, 0.2) }, 12), ids?.Healthy ?? "h1"),
             ]
             :
             [
@@ -329,6 +422,8 @@ public sealed class MaintenanceStageTests
 
         public MaintenanceStage Stage { get; }
 
+        public IServiceProvider Services => _provider;
+
         public EventHub Hub { get; }
 
         public ConcurrentQueue<EdgeEvent> Events { get; } = new();
@@ -341,10 +436,15 @@ public sealed class MaintenanceStageTests
 
         /// <param name="configured">The machines of models.maintenance.machines (default: both).</param>
         /// <param name="onCoolingUnits">d1 and h1 are cooling units of a room (no line), their transmitters located on the units.</param>
-        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null, TimeProvider? time = null, ILoggerProvider? logs = null, bool onCoolingUnits = false)
+        /// <param name="thermalSite">A generated data-center site whose first two cooling units the machines are (their ids), with the agent's thermal twin warm-started and calibrated on it.</param>
+        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null, TimeProvider? time = null, ILoggerProvider? logs = null, bool onCoolingUnits = false, SiteSpec? thermalSite = null)
         {
             var b = new SiteConfigBuilder("s1", "g1");
-            if (onCoolingUnits)
+            if (thermalSite is not null)
+            {
+                // Configured below from the generated site.
+            }
+            else if (onCoolingUnits)
             {
                 b.Room("room1").Row("A").Rack("A01", 8);
                 b.CoolingUnit("d1", "room1", 30, ["A01"]).CoolingUnit("h1", "room1", 30, ["A01"]);
@@ -359,11 +459,16 @@ public sealed class MaintenanceStageTests
             }
 
             var site = b.Build();
-            var figures = new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal)
+            if (thermalSite is not null)
             {
-                ["d1"] = new(6, 1200, "replace drive-end bearing"),
-                ["h1"] = new(6, 1200, "replace drive-end bearing"),
-            };
+                var generated = EdgeTwin.Simulator.Devices.SimSiteConfig.Build(thermalSite, [], TimeSpan.FromSeconds(10));
+                site = generated with
+                {
+                    Devices = [.. generated.Devices, .. machines.Machines.Select((m, i) => new DeviceConfig("vib-" + m.Id, "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001 + i)) { Location = new(CoolingUnit: m.Id) })],
+                };
+            }
+
+            var figures = machines.Machines.ToDictionary(m => m.Id, _ => new MachineCostFigures(6, 1200, "replace drive-end bearing"), StringComparer.Ordinal);
             if (configured is not null)
             {
                 figures = figures.Where(f => configured.Contains(f.Key)).ToDictionary(StringComparer.Ordinal);
@@ -399,8 +504,25 @@ public sealed class MaintenanceStageTests
             }
 
             services.AddMaintenance();
+            if (thermalSite is not null)
+            {
+                services.AddMetrics();
+                services.AddThermalTwin(ThermalTwinOptions.DemoWarmStart(thermalSite));
+            }
+
             var provider = services.BuildServiceProvider();
-            var registration = Assert.Single(provider.GetServices<SampleStageRegistration>());
+            if (thermalSite is not null)
+            {
+                // The demo's warm start and its first calibration, as the stage's worker does at start.
+                var thermal = provider.GetRequiredService<ThermalTwinStage>();
+                for (var z = 0; z < thermal.Twin.Zones.Count; z++)
+                {
+                    thermal.Twin.Recalibrate(z);
+                }
+            }
+
+            // The maintenance stage's registration is the first (the thermal twin's follows it when there is one).
+            var registration = provider.GetServices<SampleStageRegistration>().First();
             var stage = Assert.IsType<MaintenanceStage>(registration.Create(provider));
             var hub = new EventHub();
             var agent = new MaintenanceAgent(machines, provider, stage, hub, registry);

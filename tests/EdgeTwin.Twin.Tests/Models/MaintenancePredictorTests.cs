@@ -168,6 +168,55 @@ public sealed class MaintenancePredictorTests
         Assert.Equal(200, fallback.Cost);
     }
 
+    [Fact]
+    public void A_raised_or_updated_prediction_says_what_the_failure_would_do_and_a_withdrawal_does_not_ask()
+    {
+        var consequences = new RecordingConsequenceModel();
+        var predictor = new MaintenancePredictor(
+            new MaintenanceSettings(0.7, TimeSpan.FromHours(48), TimeSpan.FromHours(1)),
+            new Dictionary<string, MachineRepairFigures> { ["crac1"] = new(4, 900, "replace crac1 blower bearings"), ["m1"] = new(6, 1200, "replace the drive-end bearing") },
+            consequenceModel: consequences);
+
+        var raised = predictor.Evaluate("crac1", 40, Uncertainty, Model, Now)!.ToEvent(Now);
+        Assert.Equal("thermal-twin:room1", raised.Attributes!["consequence_source"]);
+        Assert.Equal("if crac1 stops: A03 reaches 32 °C in 14.0 min", raised.Attributes["if_failed"]);
+        Assert.Equal("14", raised.Attributes["if_failed_time_to_32c_min"]);
+        Assert.EndsWith("cost 3600; if crac1 stops: A03 reaches 32 °C in 14.0 min", raised.Message, StringComparison.Ordinal);
+        // The model's attributes never replace the prediction's own.
+        Assert.Equal("crac1", raised.Attributes["machine"]);
+
+        Assert.Equal("updated", predictor.Evaluate("crac1", 30, Uncertainty, Model, Now.AddHours(1))!.ToEvent(Now).Attributes!["state"]);
+        Assert.Equal(["crac1", "crac1"], consequences.Asked);
+
+        // A machine the model does not know: no consequence fields at all.
+        var machine = predictor.Evaluate("m1", 40, Uncertainty, Model, Now)!.ToEvent(Now);
+        Assert.False(machine.Attributes!.ContainsKey("if_failed"));
+        Assert.False(machine.Attributes.ContainsKey("consequence_source"));
+        Assert.EndsWith("cost 7200", machine.Message, StringComparison.Ordinal);
+
+        // Withdrawn after a repair: what a failure would do is no longer the question.
+        consequences.Asked.Clear();
+        var resolved = predictor.Evaluate("crac1", 200, Uncertainty, Model, Now.AddHours(2));
+        Assert.Null(resolved);
+        resolved = predictor.Evaluate("crac1", 200, Uncertainty, Model, Now.AddHours(27));
+        Assert.Equal("resolved", resolved!.State);
+        Assert.False(resolved.ToEvent(Now).Attributes!.ContainsKey("if_failed"));
+        Assert.Empty(consequences.Asked);
+    }
+
+    private sealed class RecordingConsequenceModel : IFailureConsequenceModel
+    {
+        public List<string> Asked { get; } = [];
+
+        public FailureConsequence? IfFailed(string asset)
+        {
+            Asked.Add(asset);
+            return asset == "crac1"
+                ? new FailureConsequence("if crac1 stops: A03 reaches 32 °C in 14.0 min", new Dictionary<string, string> { ["if_failed_time_to_32c_min"] = "14", ["machine"] = "not-this" }, "thermal-twin:room1")
+                : null;
+        }
+    }
+
     private sealed class RecordingCostModel : IUnplannedFailureCostModel
     {
         public List<(string Machine, DateTimeOffset At)> Asked { get; } = [];

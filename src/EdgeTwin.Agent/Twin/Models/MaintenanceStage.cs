@@ -79,7 +79,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    public MaintenanceStage(AgentRuntime runtime, ModelsConfig config, ModelCatalog catalog, ILogger<MaintenanceStage> logger, IUnplannedFailureCostModel? costModel = null, IMeterFactory? meterFactory = null, string? statePath = null)
+    public MaintenanceStage(AgentRuntime runtime, ModelsConfig config, ModelCatalog catalog, ILogger<MaintenanceStage> logger, IUnplannedFailureCostModel? costModel = null, IMeterFactory? meterFactory = null, string? statePath = null, IFailureConsequenceModel? consequenceModel = null)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         ArgumentNullException.ThrowIfNull(config);
@@ -92,6 +92,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         _samples = _meter.CreateCounter<long>("edgetwin.twin.maintenance.samples", "{sample}", "Samples fed to machine-health windows.");
         _predictions = _meter.CreateCounter<long>("edgetwin.twin.maintenance.predictions", "{prediction}", "Maintenance predictions published, by state (raised, updated, resolved).");
         CostModel = costModel;
+        ConsequenceModel = consequenceModel;
         if (!config.MaintenanceEnabled)
         {
             return;
@@ -125,7 +126,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         }
 
         var figures = config.Machines.ToDictionary(kv => kv.Key, kv => new MachineRepairFigures(kv.Value.DowntimeHours, kv.Value.CostPerHour, kv.Value.Action), StringComparer.Ordinal);
-        var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow) { Currency = config.Currency }, figures, costModel);
+        var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow) { Currency = config.Currency }, figures, costModel, consequenceModel);
         _monitor = new MachineHealthMonitor([.. config.Machines.Keys.Order(StringComparer.Ordinal)], new MachineHealthRunner(catalog, config.MaintenanceModel, logger), predictor);
         _meter.CreateObservableGauge("edgetwin.twin.maintenance.inferences", () => _monitor.Inferences, "{inference}", "Machine-health model inferences.");
         _meter.CreateObservableCounter("edgetwin.twin.maintenance.frozen_intervals", () => _monitor.FrozenIntervals, "{interval}", "Averaging intervals left out because a signal read one value throughout (a frozen transmitter).");
@@ -313,6 +314,9 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
     /// <summary>The cost model in use (null: the config's fixed figures).</summary>
     public IUnplannedFailureCostModel? CostModel { get; }
+
+    /// <summary>What a watched asset's failure would do to the site (the thermal twin for cooling units), or null.</summary>
+    public IFailureConsequenceModel? ConsequenceModel { get; }
 
     /// <summary>The monitor (null when maintenance is off or no machine is configured).</summary>
     public MachineHealthMonitor? Monitor => _monitor;

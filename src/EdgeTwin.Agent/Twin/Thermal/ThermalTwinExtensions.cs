@@ -24,6 +24,8 @@ public static class ThermalTwinExtensions
     /// (<see cref="SetpointController"/>): advisory recommendations, and writes only when <c>setpoint_control.enabled</c>.
     /// With the outbox registered (<c>AddStoreAndForward</c>), the twin keeps its units seen running and the cooling
     /// failure in progress over restarts in <see cref="StateFileName"/> next to it (unless the options name a file).
+    /// Registers <see cref="ThermalFailureConsequence"/>, so a cooling unit's maintenance prediction says what its failure
+    /// would do to the room.
     /// </summary>
     public static IServiceCollection AddThermalTwin(this IServiceCollection services, ThermalTwinOptions? options = null)
     {
@@ -50,6 +52,10 @@ public static class ThermalTwinExtensions
         services.AddSingleton(new SampleStageRegistration(
             sp => sp.GetRequiredService<ThermalTwinConfig>().Enabled ? sp.GetRequiredService<ThermalTwinStage>() : new DisabledStage(),
             new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest)));
+        // Cooling units' maintenance predictions say what the unit's failure would do to its room (AddMaintenance asks).
+        services.AddSingleton<EdgeTwin.Twin.Models.Maintenance.IFailureConsequenceModel>(sp => sp.GetRequiredService<ThermalTwinConfig>().Enabled
+            ? new ThermalFailureConsequence(sp.GetRequiredService<ThermalTwinStage>(), sp.GetRequiredService<ILogger<ThermalFailureConsequence>>())
+            : new NoConsequence());
         services.AddSingleton(sp => new SetpointMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp =>
         {
@@ -82,6 +88,12 @@ public static class ThermalTwinExtensions
         public ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
         public ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    /// <summary><c>thermal_twin.enabled: false</c>: no twin to ask, so a prediction carries no consequence.</summary>
+    private sealed class NoConsequence : EdgeTwin.Twin.Models.Maintenance.IFailureConsequenceModel
+    {
+        public EdgeTwin.Twin.Models.Maintenance.FailureConsequence? IfFailed(string asset) => null;
     }
 
     private sealed class DisabledService : Microsoft.Extensions.Hosting.BackgroundService

@@ -76,6 +76,9 @@ public sealed record MaintenancePrediction(
     /// <summary>Where downtime and cost came from: <c>config</c> (fixed figures) or the cost model's source (e.g. <c>line-twin:line1</c>).</summary>
     public string CostSource { get; init; } = "config";
 
+    /// <summary>What the failure would do to the rest of the site (a cooling unit's racks), or null when no model knows.</summary>
+    public FailureConsequence? Consequence { get; init; }
+
     /// <summary>The <see cref="EdgeEventKind.Prediction"/> event for the alerting rules and the outbox.</summary>
     public EdgeEvent ToEvent(DateTimeOffset now)
     {
@@ -124,6 +127,16 @@ public sealed record MaintenancePrediction(
             attributes["repair_reported_by"] = RepairReportedBy;
         }
 
+        if (Consequence is { } consequence)
+        {
+            attributes["consequence_source"] = consequence.Source;
+            attributes["if_failed"] = consequence.Summary;
+            foreach (var (key, value) in consequence.Attributes)
+            {
+                attributes.TryAdd(key, value);
+            }
+        }
+
         var cost = string.Create(CultureInfo.InvariantCulture, $"{Cost:F0}{(Currency is null ? "" : " " + Currency)}");
         var message = State == Resolved && WithdrawnBecause is not null
             ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn: {WithdrawnBecause}")
@@ -131,7 +144,7 @@ public sealed record MaintenancePrediction(
             ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn: repaired (reported by {RepairReportedBy})")
             : State == Resolved
             ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn, failure probability down to {FailureProbability:P0} within {Horizon.TotalHours:0.#} h (repaired)")
-            : string.Create(CultureInfo.InvariantCulture, $"{Machine}: {(State == Updated ? "updated, " : "")}failure probability {FailureProbability:P0} within {Horizon.TotalHours:0.#} h; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z (in {PredictedRul:0} running hours){Warming}; {RecommendedAction}; unplanned failure {ExpectedDowntimeHours:0.#} h down, cost {cost}");
+            : string.Create(CultureInfo.InvariantCulture, $"{Machine}: {(State == Updated ? "updated, " : "")}failure probability {FailureProbability:P0} within {Horizon.TotalHours:0.#} h; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z (in {PredictedRul:0} running hours){Warming}; {RecommendedAction}; unplanned failure {ExpectedDowntimeHours:0.#} h down, cost {cost}{(Consequence is { } c ? "; " + c.Summary : "")}");
         var severity = State == Resolved ? EventSeverity.Info : FailureProbability >= Critical ? EventSeverity.Critical : EventSeverity.Warning;
         return new EdgeEvent(EdgeEventKind.Prediction, Machine, now, severity, message, attributes);
     }
@@ -165,10 +178,12 @@ public sealed class MaintenancePredictor
     private readonly MaintenanceSettings _settings;
     private readonly IReadOnlyDictionary<string, MachineRepairFigures> _figures;
     private readonly IUnplannedFailureCostModel? _costModel;
+    private readonly IFailureConsequenceModel? _consequenceModel;
     // Machines with an open prediction → what was last published and when their probability went (and stayed) below RearmBelow.
     private readonly Dictionary<string, RaisedPrediction> _raised = new(StringComparer.Ordinal);
 
-    public MaintenancePredictor(MaintenanceSettings settings, IReadOnlyDictionary<string, MachineRepairFigures> figures, IUnplannedFailureCostModel? costModel = null)
+    /// <param name="consequenceModel">What a failure would do to the site (the thermal twin for cooling units), asked for each raised or updated prediction.</param>
+    public MaintenancePredictor(MaintenanceSettings settings, IReadOnlyDictionary<string, MachineRepairFigures> figures, IUnplannedFailureCostModel? costModel = null, IFailureConsequenceModel? consequenceModel = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(figures);
@@ -180,6 +195,7 @@ public sealed class MaintenancePredictor
         _settings = settings;
         _figures = figures;
         _costModel = costModel;
+        _consequenceModel = consequenceModel;
     }
 
     /// <summary>The horizon in the model's RUL units (hours for the machine-health model).</summary>
@@ -246,7 +262,7 @@ public sealed class MaintenancePredictor
                 }
 
                 _raised[machine] = open with { EstimatedFailureTime = eta, FailureProbability = Math.Max(p, open.FailureProbability) };
-                return Prediction(machine, p, predictedRul, eta, model, now, history, window) with { State = MaintenancePrediction.Updated, PredictionId = open.Id };
+                return Prediction(machine, p, predictedRul, eta, model, now, history, window) with { State = MaintenancePrediction.Updated, PredictionId = open.Id, Consequence = _consequenceModel?.IfFailed(machine) };
             }
 
             var lowSince = open.LowSince ?? now;
@@ -267,7 +283,11 @@ public sealed class MaintenancePredictor
             return null;
         }
 
-        var raised = Prediction(machine, p, predictedRul, eta, model, now, history, window) with { PredictionId = string.Create(CultureInfo.InvariantCulture, $"{machine}/{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}") };
+        var raised = Prediction(machine, p, predictedRul, eta, model, now, history, window) with
+        {
+            PredictionId = string.Create(CultureInfo.InvariantCulture, $"{machine}/{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}"),
+            Consequence = _consequenceModel?.IfFailed(machine),
+        };
         _raised[machine] = new RaisedPrediction(raised.PredictionId, null, eta, p);
         return raised;
     }

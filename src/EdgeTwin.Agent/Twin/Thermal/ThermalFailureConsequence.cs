@@ -1,0 +1,108 @@
+using System.Globalization;
+using EdgeTwin.Twin.Models.Maintenance;
+using EdgeTwin.Twin.Scenarios;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Twin.Thermal;
+
+/// <summary>
+/// The thermal twin's answer to "what if this cooling unit's blower fails": the live <c>cooling_failure</c> what-if of
+/// the unit on the calibrated twin as it is now (the other units as they run, the load following its daily profile),
+/// attached to the unit's maintenance prediction. The planner then reads whether the blower can wait for next week's
+/// window (the other units carry the room) or must be changed tonight (racks at 32 °C within minutes without it).
+/// </summary>
+public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
+{
+    /// <summary>How far ahead the what-if looks: the live cooling_failure's horizon.</summary>
+    public static readonly TimeSpan Horizon = TimeSpan.FromHours(2);
+
+    private const int RacksNamed = 5;
+
+    private readonly ThermalTwinStage _stage;
+    private readonly ILogger _logger;
+
+    public ThermalFailureConsequence(ThermalTwinStage stage, ILogger<ThermalFailureConsequence> logger)
+    {
+        ArgumentNullException.ThrowIfNull(stage);
+        _stage = stage;
+        _logger = logger;
+    }
+
+    public FailureConsequence? IfFailed(string asset)
+    {
+        var zone = _stage.Twin.Zones.FirstOrDefault(z => z.Units.Any(u => string.Equals(u.Id, asset, StringComparison.Ordinal)));
+        if (zone is null)
+        {
+            // A machine of a line, or a unit outside every room with racks: nothing of the thermal twin's.
+            return null;
+        }
+
+        var source = "thermal-twin:" + zone.Id;
+        try
+        {
+            if (_stage.CurrentTwin(out var notReady, z => string.Equals(z.Id, zone.Id, StringComparison.Ordinal)) is not { } twin)
+            {
+                return new FailureConsequence(
+                    Inv($"if {asset} stops: not known yet ({notReady})"),
+                    new Dictionary<string, string>(StringComparer.Ordinal) { ["if_failed_known"] = "false" },
+                    source);
+            }
+
+            var z = twin.FindUnit(asset);
+            var result = CoolingFailureScenario.Run(twin.Zones[z], twin.Now[z], new CoolingFailureOptions
+            {
+                FailedUnits = [asset],
+                Horizon = Horizon,
+                // The plan is the operator's when the unit does stop (the live cooling_failure gives it then); here the
+                // question is only how bad it would be.
+                PlanMitigation = false,
+            });
+            return Describe(asset, result, source);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException)
+        {
+            // A what-if that cannot run must not cost the maintenance prediction: it goes out without the consequence.
+            LogWhatIfFailed(_logger, e, asset, zone.Id);
+            return new FailureConsequence(
+                Inv($"if {asset} stops: not known (the thermal what-if failed: {e.Message})"),
+                new Dictionary<string, string>(StringComparer.Ordinal) { ["if_failed_known"] = "false" },
+                source);
+        }
+    }
+
+    /// <summary>The consequence as the prediction carries it (internal for the tests).</summary>
+    internal static FailureConsequence Describe(string asset, CoolingFailureResult result, string source)
+    {
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["if_failed_known"] = "true",
+            ["if_failed_horizon_min"] = Inv($"{result.HorizonSeconds / 60:0}"),
+            ["if_failed_affected_racks"] = string.Join(',', result.AffectedRacks),
+            ["if_failed_model_basis"] = result.ModelBasis,
+        };
+        if (result.Racks.Where(r => r.TimeTo32Seconds is not null).MinBy(r => r.TimeTo32Seconds) is { } first32)
+        {
+            attributes["if_failed_first_rack_32c"] = first32.Rack;
+            attributes["if_failed_time_to_32c_min"] = Inv($"{first32.TimeTo32Seconds!.Value / 60:0.#}");
+        }
+
+        if (result.TimeToThermalShutdownSeconds is { } shutdown)
+        {
+            attributes["if_failed_time_to_thermal_shutdown_min"] = Inv($"{shutdown / 60:0.#}");
+        }
+
+        var affected = result.Racks.Where(r => result.AffectedRacks.Contains(r.Rack)).OrderBy(r => r.TimeTo32Seconds ?? double.MaxValue).Select(r => r.Rack).ToList();
+        var summary = Inv($"if {asset} stops: ")
+            + (result.ModelBasis == "defaults" ? Inv($"GUESS from typical figures ({result.Zone} not fitted to its telemetry yet), ") : string.Empty)
+            + ThermalTwinStage.Crossing(result)
+            + (result.TimeToThermalShutdownSeconds is { } s ? Inv($", thermal shutdown in {s / 60:0.#} min") : string.Empty)
+            + (affected.Count == 0 ? string.Empty
+                : Inv($", {affected.Count} rack(s) affected ({string.Join(", ", affected.Take(RacksNamed))}{(affected.Count > RacksNamed ? Inv($", {affected.Count - RacksNamed} more") : string.Empty)})"));
+        return new FailureConsequence(summary, attributes, source);
+    }
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    [LoggerMessage(EventId = 1400, Level = LogLevel.Warning, Message = "Maintenance: the thermal what-if of {Unit} stopping ({Zone}) failed; its prediction goes out without it")]
+    private static partial void LogWhatIfFailed(ILogger logger, Exception exception, string unit, string zone);
+}
