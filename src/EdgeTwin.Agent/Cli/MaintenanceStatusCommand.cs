@@ -96,6 +96,11 @@ internal sealed class MaintenanceStatusCommand : ICliSubcommand
             text += m.GetProperty("prediction_id").GetString() is { } pid
                 ? $"; prediction {pid} open, estimated failure {m.GetProperty("estimated_failure_time").GetString() ?? "not kept"}"
                 : "; no prediction open";
+            if (m.TryGetProperty("if_failed", out var ifFailed) && ifFailed.ValueKind == JsonValueKind.String)
+            {
+                text += "; " + ifFailed.GetString();
+            }
+
             yield return $"{id}: {text}";
         }
     }

@@ -103,6 +103,11 @@ public sealed class MaintenanceStageTests
         Assert.Equal(first32?.Rack, a.GetValueOrDefault("if_failed_first_rack_32c"));
         Assert.Equal(first32 is null ? null : (first32.TimeTo32Seconds!.Value / 60).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture), a.GetValueOrDefault("if_failed_time_to_32c_min"));
         TestContext.Current.TestOutputHelper?.WriteLine(prediction.Message);
+
+        // The planner's `edgetwin maintenance status` says it too, for the open prediction only, asked at that moment.
+        var lines = EdgeTwin.Agent.Cli.MaintenanceStatusCommand.Lines(StatusJson(agent.Stage)).ToList();
+        Assert.EndsWith("; " + a["if_failed"], Assert.Single(lines, l => l.StartsWith(failing + ":", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.EndsWith("; no prediction open", Assert.Single(lines, l => l.StartsWith(healthy + ":", StringComparison.Ordinal)), StringComparison.Ordinal);
     }
 
     [Fact]

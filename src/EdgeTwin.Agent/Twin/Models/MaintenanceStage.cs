@@ -379,6 +379,8 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             Text(w, "prediction_id", m.OpenPrediction);
             Text(w, "missing_signals", m.MissingSignals);
             Text(w, "estimated_failure_time", m.EstimatedFailureTime is { } eta ? WireTime.Instant(eta) : null);
+            // Asked now, on the live twin (a cooling unit's room as it runs at this moment), not as it was when raised.
+            Text(w, "if_failed", m.OpenPrediction is null ? null : ConsequenceModel?.IfFailed(m.Machine)?.Summary);
             w.WriteEndObject();
         }
 
