@@ -204,6 +204,27 @@ public sealed class MaintenancePredictorTests
         Assert.Empty(consequences.Asked);
     }
 
+    [Fact]
+    public void A_consequence_model_that_throws_costs_neither_the_prediction_nor_its_update()
+    {
+        var predictor = new MaintenancePredictor(
+            new MaintenanceSettings(0.7, TimeSpan.FromHours(48), TimeSpan.FromHours(1)),
+            new Dictionary<string, MachineRepairFigures> { ["crac1"] = new(4, 900, "replace crac1 blower bearings") },
+            consequenceModel: new ThrowingConsequenceModel());
+
+        var raised = predictor.Evaluate("crac1", 40, Uncertainty, Model, Now)!.ToEvent(Now);
+        Assert.Equal("raised", raised.Attributes!["state"]);
+        Assert.Equal("false", raised.Attributes["if_failed_known"]);
+        Assert.Equal("if crac1 stops: not known (KeyNotFoundException: zone 3)", raised.Attributes["if_failed"]);
+        Assert.NotNull(predictor.OpenPrediction("crac1"));
+        Assert.Equal("updated", predictor.Evaluate("crac1", 20, Uncertainty, Model, Now.AddHours(1))!.State);
+    }
+
+    private sealed class ThrowingConsequenceModel : IFailureConsequenceModel
+    {
+        public FailureConsequence? IfFailed(string asset) => throw new KeyNotFoundException("zone 3");
+    }
+
     private sealed class RecordingConsequenceModel : IFailureConsequenceModel
     {
         public List<string> Asked { get; } = [];

@@ -59,9 +59,10 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
             });
             return Describe(asset, result, source);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException)
+        catch (Exception e)
         {
-            // A what-if that cannot run must not cost the maintenance prediction: it goes out without the consequence.
+            // A what-if that cannot run (a bug included) must not cost the maintenance prediction, whose state has moved
+            // already: it goes out saying the consequence is not known.
             LogWhatIfFailed(_logger, e, asset, zone.Id);
             return new FailureConsequence(
                 Inv($"if {asset} stops: not known (the thermal what-if failed: {e.Message})"),

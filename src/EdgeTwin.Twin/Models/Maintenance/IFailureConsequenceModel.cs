@@ -5,7 +5,7 @@ namespace EdgeTwin.Twin.Models.Maintenance;
 /// for a cooling unit: which racks overheat and how soon). A blower about to fail in a room whose other units carry the
 /// load is a work order for next week; one whose room reaches thermal shutdown in 20 minutes without it is not.
 /// </summary>
-/// <param name="Summary">One sentence for the prediction's message, e.g. <c>if crac1 stops, A03 and A04 reach 32 °C, the first in 14 min</c>.</param>
+/// <param name="Summary">One sentence for the prediction's message, e.g. <c>if crac1 stops: A03 reaches 32 °C in 14.0 min (…), 2 rack(s) affected (A03, A04)</c>.</param>
 /// <param name="Attributes">Wire attributes added to the prediction (their names are the model's, prefixed <c>if_failed_</c>).</param>
 /// <param name="Source">Which model answered (e.g. <c>thermal-twin:room1</c>), carried as <c>consequence_source</c>.</param>
 public sealed record FailureConsequence(string Summary, IReadOnlyDictionary<string, string> Attributes, string Source);

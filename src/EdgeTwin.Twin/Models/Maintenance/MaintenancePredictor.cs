@@ -262,7 +262,7 @@ public sealed class MaintenancePredictor
                 }
 
                 _raised[machine] = open with { EstimatedFailureTime = eta, FailureProbability = Math.Max(p, open.FailureProbability) };
-                return Prediction(machine, p, predictedRul, eta, model, now, history, window) with { State = MaintenancePrediction.Updated, PredictionId = open.Id, Consequence = _consequenceModel?.IfFailed(machine) };
+                return Prediction(machine, p, predictedRul, eta, model, now, history, window) with { State = MaintenancePrediction.Updated, PredictionId = open.Id, Consequence = ConsequenceOf(machine) };
             }
 
             var lowSince = open.LowSince ?? now;
@@ -286,10 +286,26 @@ public sealed class MaintenancePredictor
         var raised = Prediction(machine, p, predictedRul, eta, model, now, history, window) with
         {
             PredictionId = string.Create(CultureInfo.InvariantCulture, $"{machine}/{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}"),
-            Consequence = _consequenceModel?.IfFailed(machine),
+            Consequence = ConsequenceOf(machine),
         };
         _raised[machine] = new RaisedPrediction(raised.PredictionId, null, eta, p);
         return raised;
+    }
+
+    // The open prediction's state has moved already: a consequence model that throws must not cost its message.
+    private FailureConsequence? ConsequenceOf(string machine)
+    {
+        try
+        {
+            return _consequenceModel?.IfFailed(machine);
+        }
+        catch (Exception e)
+        {
+            return new FailureConsequence(
+                string.Create(CultureInfo.InvariantCulture, $"if {machine} stops: not known ({e.GetType().Name}: {e.Message})"),
+                new Dictionary<string, string>(StringComparer.Ordinal) { ["if_failed_known"] = "false" },
+                _consequenceModel!.GetType().Name);
+        }
     }
 
     private MaintenancePrediction Prediction(string machine, double p, double predictedRul, DateTimeOffset eta, ModelEntry model, DateTimeOffset now, TimeSpan? history, TimeSpan? window)
