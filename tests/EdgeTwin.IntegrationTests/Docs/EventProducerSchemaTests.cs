@@ -49,11 +49,11 @@ public sealed class EventProducerSchemaTests
     {
         var now = DateTimeOffset.FromUnixTimeMilliseconds(1_796_482_615_000);
         var whatIf = new EdgeTwin.Twin.Scenarios.CoolingFailureResult(
-            "cooling_failure", "room1", ["crac1"], 45, 7200, 378, ["A03", "A01"], new Dictionary<string, int> { ["A03"] = 20 },
+            "cooling_failure", "room1", ["crac1"], 45, 14400, 378, ["A03", "A01"], new Dictionary<string, int> { ["A03"] = 20 },
             [new("A03", 24.1, 60, 144, 378, 41.5, "expected"), new("A01", 23.0, 120, 300, null, 35.0, "expected"), new("A02", 21.0, null, null, null, 26.0)],
             [], 0.3);
-        var consequence = EdgeTwin.Agent.Twin.Thermal.ThermalFailureConsequence.Describe("crac1", whatIf, "thermal-twin:room1");
-        Assert.Equal("if crac1 stops: A03 reaches 32 °C in 2.4 min (peak 41.5 °C within 120 min), thermal shutdown in 6.3 min, 2 rack(s) affected (A03, A01)", consequence.Summary);
+        var consequence = EdgeTwin.Agent.Twin.Thermal.ThermalFailureConsequence.Describe("if crac1 stops for its 4 h repair", whatIf, "thermal-twin:room1");
+        Assert.Equal("if crac1 stops for its 4 h repair: A03 reaches 32 °C in 2.4 min (peak 41.5 °C within 240 min), thermal shutdown in 6.3 min, 2 rack(s) affected (A03, A01)", consequence.Summary);
         Assert.Equal("A03,A01", consequence.Attributes["if_failed_affected_racks"]);
         Assert.Equal("2.4", consequence.Attributes["if_failed_time_to_32c_min"]);
         var raised = new MaintenancePrediction("crac1", 0.72, 31.5, now.AddHours(31.5), "replace crac1 blower bearings", 4, 3600, "bearing-rul", "1.1.0")

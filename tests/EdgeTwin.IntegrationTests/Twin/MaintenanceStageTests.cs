@@ -91,13 +91,14 @@ public sealed class MaintenanceStageTests
         Assert.Equal(failing, a["machine"]);
         Assert.Equal("thermal-twin:" + spec.Room.Id, a["consequence_source"]);
         Assert.Equal("true", a["if_failed_known"]);
-        Assert.Equal("120", a["if_failed_horizon_min"]);
-        Assert.StartsWith($"if {failing} stops: ", a["if_failed"], StringComparison.Ordinal);
+        // Through the unit's 6 h repair (models.maintenance.machines' downtime_hours).
+        Assert.Equal("360", a["if_failed_horizon_min"]);
+        Assert.StartsWith($"if {failing} stops for its 6 h repair: ", a["if_failed"], StringComparison.Ordinal);
         Assert.EndsWith("; " + a["if_failed"], prediction.Message, StringComparison.Ordinal);
 
         // The operator's own what-if on the same twin: the same racks, the same first crossing.
         var thermal = agent.Services.GetRequiredService<ThermalTwinStage>();
-        var whatIf = Assert.Single(EdgeTwin.Agent.Twin.Requests.TwinScenarios.CoolingFailure(thermal.CurrentTwin(out _)!, [failing], 120, []));
+        var whatIf = Assert.Single(EdgeTwin.Agent.Twin.Requests.TwinScenarios.CoolingFailure(thermal.CurrentTwin(out _)!, [failing], 360, []));
         Assert.Equal(string.Join(',', whatIf.AffectedRacks), a["if_failed_affected_racks"]);
         var first32 = whatIf.Racks.Where(r => r.TimeTo32Seconds is not null).MinBy(r => r.TimeTo32Seconds);
         Assert.Equal(first32?.Rack, a.GetValueOrDefault("if_failed_first_rack_32c"));
@@ -121,12 +122,12 @@ public sealed class MaintenanceStageTests
 
         var model = new ThermalFailureConsequence(stage, Microsoft.Extensions.Logging.Abstractions.NullLogger<ThermalFailureConsequence>.Instance);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var consequence = model.IfFailed(unit);
+        var consequence = model.IfFailed(unit, TimeSpan.Zero);
         var first = clock.Elapsed;
         clock.Restart();
         for (var i = 0; i < 5; i++)
         {
-            model.IfFailed(unit);
+            model.IfFailed(unit, TimeSpan.Zero);
         }
 
         TestContext.Current.TestOutputHelper?.WriteLine($"what-if for the prediction: first {first.TotalMilliseconds:0} ms, then {clock.Elapsed.TotalMilliseconds / 5:0.0} ms mean of 5");
@@ -158,11 +159,11 @@ public sealed class MaintenanceStageTests
         var model = new ThermalFailureConsequence(stage, Microsoft.Extensions.Logging.Abstractions.NullLogger<ThermalFailureConsequence>.Instance);
 
         var unit = spec.CoolingUnits[0].Id;
-        var consequence = model.IfFailed(unit);
+        var consequence = model.IfFailed(unit, TimeSpan.FromHours(4));
         Assert.NotNull(consequence);
         Assert.Equal("false", consequence.Attributes["if_failed_known"]);
-        Assert.StartsWith($"if {unit} stops: not known yet (the thermal twin of zone '{spec.Room.Id}' is not calibrated yet", consequence.Summary, StringComparison.Ordinal);
-        Assert.Null(model.IfFailed("m1"));
+        Assert.StartsWith($"if {unit} stops for its 4 h repair: not known yet (the thermal twin of zone '{spec.Room.Id}' is not calibrated yet", consequence.Summary, StringComparison.Ordinal);
+        Assert.Null(model.IfFailed("m1", TimeSpan.FromHours(4)));
     }
 
     [Fact]

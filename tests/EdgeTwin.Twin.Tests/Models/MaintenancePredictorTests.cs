@@ -186,7 +186,8 @@ public sealed class MaintenancePredictorTests
         Assert.Equal("crac1", raised.Attributes["machine"]);
 
         Assert.Equal("updated", predictor.Evaluate("crac1", 30, Uncertainty, Model, Now.AddHours(1))!.ToEvent(Now).Attributes!["state"]);
-        Assert.Equal(["crac1", "crac1"], consequences.Asked);
+        // Asked for the time the unit would be down: the repair the room must hold through (crac1's 4 h).
+        Assert.Equal([("crac1", TimeSpan.FromHours(4)), ("crac1", TimeSpan.FromHours(4))], consequences.Asked);
 
         // A machine the model does not know: no consequence fields at all.
         var machine = predictor.Evaluate("m1", 40, Uncertainty, Model, Now)!.ToEvent(Now);
@@ -222,16 +223,16 @@ public sealed class MaintenancePredictorTests
 
     private sealed class ThrowingConsequenceModel : IFailureConsequenceModel
     {
-        public FailureConsequence? IfFailed(string asset) => throw new KeyNotFoundException("zone 3");
+        public FailureConsequence? IfFailed(string asset, TimeSpan outage) => throw new KeyNotFoundException("zone 3");
     }
 
     private sealed class RecordingConsequenceModel : IFailureConsequenceModel
     {
-        public List<string> Asked { get; } = [];
+        public List<(string Asset, TimeSpan Outage)> Asked { get; } = [];
 
-        public FailureConsequence? IfFailed(string asset)
+        public FailureConsequence? IfFailed(string asset, TimeSpan outage)
         {
-            Asked.Add(asset);
+            Asked.Add((asset, outage));
             return asset == "crac1"
                 ? new FailureConsequence("if crac1 stops: A03 reaches 32 °C in 14.0 min", new Dictionary<string, string> { ["if_failed_time_to_32c_min"] = "14", ["machine"] = "not-this" }, "thermal-twin:room1")
                 : null;

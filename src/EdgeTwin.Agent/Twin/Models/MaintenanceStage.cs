@@ -64,6 +64,9 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     // Machines whose located devices' profiles carry none of a needed signal (judged at start): status says so.
     private readonly Dictionary<string, string> _missingSignals = new(StringComparer.Ordinal);
     private readonly bool[] _frozenLogged = [];
+    // Each machine's configured repair time: how long `maintenance status` asks the consequence model about (a cooling
+    // unit is on no line, so the config's figure is the one its predictions carry too).
+    private readonly Dictionary<string, TimeSpan> _repairTime = new(StringComparer.Ordinal);
 
     // Repairs reported through the control socket (another thread), applied by the stage with its next batch: the monitor
     // is the stage's alone. The open predictions' ids are mirrored for the answer to the operator.
@@ -126,6 +129,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         }
 
         var figures = config.Machines.ToDictionary(kv => kv.Key, kv => new MachineRepairFigures(kv.Value.DowntimeHours, kv.Value.CostPerHour, kv.Value.Action), StringComparer.Ordinal);
+        _repairTime = config.Machines.ToDictionary(kv => kv.Key, kv => TimeSpan.FromHours(Math.Max(0, kv.Value.DowntimeHours)), StringComparer.Ordinal);
         var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow) { Currency = config.Currency }, figures, costModel, consequenceModel);
         _monitor = new MachineHealthMonitor([.. config.Machines.Keys.Order(StringComparer.Ordinal)], new MachineHealthRunner(catalog, config.MaintenanceModel, logger), predictor);
         _meter.CreateObservableGauge("edgetwin.twin.maintenance.inferences", () => _monitor.Inferences, "{inference}", "Machine-health model inferences.");
@@ -380,7 +384,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             Text(w, "missing_signals", m.MissingSignals);
             Text(w, "estimated_failure_time", m.EstimatedFailureTime is { } eta ? WireTime.Instant(eta) : null);
             // Asked now, on the live twin (a cooling unit's room as it runs at this moment), not as it was when raised.
-            Text(w, "if_failed", m.OpenPrediction is null ? null : ConsequenceModel?.IfFailed(m.Machine)?.Summary);
+            Text(w, "if_failed", m.OpenPrediction is null ? null : ConsequenceModel?.IfFailed(m.Machine, _repairTime.GetValueOrDefault(m.Machine))?.Summary);
             w.WriteEndObject();
         }
 

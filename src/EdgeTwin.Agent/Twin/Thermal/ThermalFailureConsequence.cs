@@ -13,8 +13,11 @@ namespace EdgeTwin.Agent.Twin.Thermal;
 /// </summary>
 public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
 {
-    /// <summary>How far ahead the what-if looks: the live cooling_failure's horizon.</summary>
-    public static readonly TimeSpan Horizon = TimeSpan.FromHours(2);
+    /// <summary>
+    /// How far ahead the what-if looks at least (the live cooling_failure's horizon), whatever the repair time; and at
+    /// most: a day holds the load's daily profile, and a repair longer than that is a different plan (portable cooling).
+    /// </summary>
+    public static readonly TimeSpan ShortestHorizon = TimeSpan.FromHours(2), LongestHorizon = TimeSpan.FromHours(24);
 
     private const int RacksNamed = 5;
 
@@ -28,7 +31,7 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
         _logger = logger;
     }
 
-    public FailureConsequence? IfFailed(string asset)
+    public FailureConsequence? IfFailed(string asset, TimeSpan outage)
     {
         var zone = _stage.Twin.Zones.FirstOrDefault(z => z.Units.Any(u => string.Equals(u.Id, asset, StringComparison.Ordinal)));
         if (zone is null)
@@ -38,12 +41,15 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
         }
 
         var source = "thermal-twin:" + zone.Id;
+        // The room must hold through the repair: the what-if runs for the expected downtime (2 h when shorter or unknown).
+        var horizon = outage < ShortestHorizon ? ShortestHorizon : outage > LongestHorizon ? LongestHorizon : outage;
+        var stops = outage > TimeSpan.Zero ? Inv($"if {asset} stops for its {outage.TotalHours:0.#} h repair") : $"if {asset} stops";
         try
         {
             if (_stage.CurrentTwin(out var notReady, z => string.Equals(z.Id, zone.Id, StringComparison.Ordinal)) is not { } twin)
             {
                 return new FailureConsequence(
-                    Inv($"if {asset} stops: not known yet ({notReady})"),
+                    Inv($"{stops}: not known yet ({notReady})"),
                     new Dictionary<string, string>(StringComparer.Ordinal) { ["if_failed_known"] = "false" },
                     source);
             }
@@ -52,12 +58,12 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
             var result = CoolingFailureScenario.Run(twin.Zones[z], twin.Now[z], new CoolingFailureOptions
             {
                 FailedUnits = [asset],
-                Horizon = Horizon,
+                Horizon = horizon,
                 // The plan is the operator's when the unit does stop (the live cooling_failure gives it then); here the
                 // question is only how bad it would be.
                 PlanMitigation = false,
             });
-            return Describe(asset, result, source);
+            return Describe(stops, result, source);
         }
         catch (Exception e)
         {
@@ -65,14 +71,15 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
             // already: it goes out saying the consequence is not known.
             LogWhatIfFailed(_logger, e, asset, zone.Id);
             return new FailureConsequence(
-                Inv($"if {asset} stops: not known (the thermal what-if failed: {e.Message})"),
+                Inv($"{stops}: not known (the thermal what-if failed: {e.Message})"),
                 new Dictionary<string, string>(StringComparer.Ordinal) { ["if_failed_known"] = "false" },
                 source);
         }
     }
 
     /// <summary>The consequence as the prediction carries it (internal for the tests).</summary>
-    internal static FailureConsequence Describe(string asset, CoolingFailureResult result, string source)
+    /// <param name="stops">How the sentence starts (<c>if crac1 stops for its 4 h repair</c>).</param>
+    internal static FailureConsequence Describe(string stops, CoolingFailureResult result, string source)
     {
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -93,7 +100,7 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
         }
 
         var affected = result.Racks.Where(r => result.AffectedRacks.Contains(r.Rack)).OrderBy(r => r.TimeTo32Seconds ?? double.MaxValue).Select(r => r.Rack).ToList();
-        var summary = Inv($"if {asset} stops: ")
+        var summary = stops + ": "
             + (result.ModelBasis == "defaults" ? Inv($"GUESS from typical figures ({result.Zone} not fitted to its telemetry yet), ") : string.Empty)
             + ThermalTwinStage.Crossing(result)
             + (result.TimeToThermalShutdownSeconds is { } s ? Inv($", thermal shutdown in {s / 60:0.#} min") : string.Empty)

@@ -93,7 +93,7 @@ public static class ThermalTwinExtensions
     /// <summary><c>thermal_twin.enabled: false</c>: no twin to ask, so a prediction carries no consequence.</summary>
     private sealed class NoConsequence : EdgeTwin.Twin.Models.Maintenance.IFailureConsequenceModel
     {
-        public EdgeTwin.Twin.Models.Maintenance.FailureConsequence? IfFailed(string asset) => null;
+        public EdgeTwin.Twin.Models.Maintenance.FailureConsequence? IfFailed(string asset, TimeSpan outage) => null;
     }
 
     private sealed class DisabledService : Microsoft.Extensions.Hosting.BackgroundService

@@ -17,6 +17,10 @@ public sealed record FailureConsequence(string Summary, IReadOnlyDictionary<stri
 /// </summary>
 public interface IFailureConsequenceModel
 {
-    /// <summary>The consequence of <paramref name="asset"/> stopping now, or null when this model does not know the asset.</summary>
-    FailureConsequence? IfFailed(string asset);
+    /// <summary>
+    /// The consequence of <paramref name="asset"/> stopping now and staying down for <paramref name="outage"/> (the
+    /// prediction's expected downtime: what matters is whether the site holds through the repair; zero when not known,
+    /// and the model chooses), or null when this model does not know the asset.
+    /// </summary>
+    FailureConsequence? IfFailed(string asset, TimeSpan outage);
 }

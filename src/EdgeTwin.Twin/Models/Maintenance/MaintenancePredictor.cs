@@ -262,7 +262,8 @@ public sealed class MaintenancePredictor
                 }
 
                 _raised[machine] = open with { EstimatedFailureTime = eta, FailureProbability = Math.Max(p, open.FailureProbability) };
-                return Prediction(machine, p, predictedRul, eta, model, now, history, window) with { State = MaintenancePrediction.Updated, PredictionId = open.Id, Consequence = ConsequenceOf(machine) };
+                var updated = Prediction(machine, p, predictedRul, eta, model, now, history, window) with { State = MaintenancePrediction.Updated, PredictionId = open.Id };
+                return updated with { Consequence = ConsequenceOf(updated) };
             }
 
             var lowSince = open.LowSince ?? now;
@@ -286,18 +287,20 @@ public sealed class MaintenancePredictor
         var raised = Prediction(machine, p, predictedRul, eta, model, now, history, window) with
         {
             PredictionId = string.Create(CultureInfo.InvariantCulture, $"{machine}/{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}"),
-            Consequence = ConsequenceOf(machine),
         };
+        raised = raised with { Consequence = ConsequenceOf(raised) };
         _raised[machine] = new RaisedPrediction(raised.PredictionId, null, eta, p);
         return raised;
     }
 
     // The open prediction's state has moved already: a consequence model that throws must not cost its message.
-    private FailureConsequence? ConsequenceOf(string machine)
+    // Down for the prediction's expected downtime: the repair is what the site must hold through.
+    private FailureConsequence? ConsequenceOf(MaintenancePrediction prediction)
     {
+        var machine = prediction.Machine;
         try
         {
-            return _consequenceModel?.IfFailed(machine);
+            return _consequenceModel?.IfFailed(machine, TimeSpan.FromHours(Math.Max(0, prediction.ExpectedDowntimeHours)));
         }
         catch (Exception e)
         {
