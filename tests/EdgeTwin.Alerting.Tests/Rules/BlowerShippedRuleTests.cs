@@ -26,6 +26,16 @@ public sealed class BlowerShippedRuleTests
         var alert = Assert.Single(h.Manager.Active());
         Assert.Equal(("cooling-unit-blower-failing-no-margin", "crac1", EventSeverity.Warning, AlertState.Firing), (alert.Rule, alert.Key, alert.Severity, alert.State));
 
+        // The other unit back from its own service: the room now holds through the repair; the update clears it at once.
+        h.Advance(TimeSpan.FromHours(1));
+        h.Service.Handle(Blower(h, "updated", ("if_failed_known", "true"), ("if_failed_affected_racks", "")));
+        Assert.Empty(h.Manager.Active());
+
+        // A shutdown late in a long repair (3.5 h into 6 h) is no margin either.
+        h.Advance(TimeSpan.FromHours(1));
+        h.Service.Handle(Blower(h, "updated", ("if_failed_known", "true"), ("if_failed_time_to_thermal_shutdown_min", "212.5")));
+        Assert.Equal(AlertState.Firing, h.StateOf("cooling-unit-blower-failing-no-margin", "crac1"));
+
         // Repaired: the withdrawal clears it at once.
         h.Advance(TimeSpan.FromHours(2));
         h.Service.Handle(Blower(h, "resolved"));
