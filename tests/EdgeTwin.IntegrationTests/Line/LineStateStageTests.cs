@@ -79,6 +79,11 @@ public sealed class LineStateStageTests : IDisposable
             counters[0] += 1;
             counters[1] += 1;
             await stage.ProcessAsync(new Sample[] { new(new SeriesId(0), t, 1), new(new SeriesId(1), t, counters[0]), new(new SeriesId(2), t, 1), new(new SeriesId(3), t, counters[1]) }, CancellationToken.None);
+
+            // A checkpoint's write runs in the background and reads the clock when it fails or succeeds: the fake clock
+            // must not move 10 s a step under it (a real write takes milliseconds). Without this, on a loaded CI machine
+            // the outage read "58m 0s" instead of "59m 0s".
+            await stage.PendingWrite;
         }
     }
 
