@@ -196,10 +196,20 @@ public sealed class QualityModelTests
         var m = new OnlineLogisticModel(f);
         double[] a = [1, 0, 5], b = [-1, 0, 6];
         for (int i = 0; i < 50; i++) { m.Observe(a); m.Learn(b, i % 5 == 0); }
-        long before = GC.GetAllocatedBytesForCurrentThread();
+
+        // A per-call allocation shows in every round; the runtime's own one-off allocations on this thread while it
+        // re-compiles the hot loop (tiered JIT; 3,352 B once on a loaded CI machine) in one round only. So: some round of
+        // 1,000 calls allocates nothing.
         double sink = 0;
-        for (int i = 0; i < 1000; i++) { sink += m.Observe(a); m.Learn(i % 2 == 0 ? a : b, i % 7 == 0); }
-        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+        var allocated = new List<long>();
+        for (int round = 0; round < 5 && (allocated.Count == 0 || allocated[^1] != 0); round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++) { sink += m.Observe(a); m.Learn(i % 2 == 0 ? a : b, i % 7 == 0); }
+            allocated.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        Assert.True(allocated[^1] == 0, $"bytes allocated per round of 1,000 calls: {string.Join(", ", allocated)}");
         Assert.False(double.IsNaN(sink));
     }
 
