@@ -445,35 +445,7 @@ public sealed class MaintenanceStageTests
         /// <param name="thermalSite">A generated data-center site whose first two cooling units the machines are (their ids), with the agent's thermal twin warm-started and calibrated on it.</param>
         public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null, TimeProvider? time = null, ILoggerProvider? logs = null, bool onCoolingUnits = false, SiteSpec? thermalSite = null)
         {
-            var b = new SiteConfigBuilder("s1", "g1");
-            if (thermalSite is not null)
-            {
-                // Configured below from the generated site.
-            }
-            else if (onCoolingUnits)
-            {
-                b.Room("room1").Row("A").Rack("A01", 8);
-                b.CoolingUnit("d1", "room1", 30, ["A01"]).CoolingUnit("h1", "room1", 30, ["A01"]);
-                b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(CoolingUnit: "d1") });
-                b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(CoolingUnit: "h1") });
-            }
-            else
-            {
-                b.Line("line1").Machine("d1").Machine("h1");
-                b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(Machine: "d1") });
-                b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(Machine: "h1") });
-            }
-
-            var site = b.Build();
-            if (thermalSite is not null)
-            {
-                var generated = EdgeTwin.Simulator.Devices.SimSiteConfig.Build(thermalSite, [], TimeSpan.FromSeconds(10));
-                site = generated with
-                {
-                    Devices = [.. generated.Devices, .. machines.Machines.Select((m, i) => new DeviceConfig("vib-" + m.Id, "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001 + i)) { Location = new(CoolingUnit: m.Id) })],
-                };
-            }
-
+            var site = thermalSite is not null ? OnGeneratedSite(thermalSite, machines) : Built(onCoolingUnits);
             var figures = machines.Machines.ToDictionary(m => m.Id, _ => new MachineCostFigures(6, 1200, "replace drive-end bearing"), StringComparer.Ordinal);
             if (configured is not null)
             {
@@ -537,6 +509,37 @@ public sealed class MaintenanceStageTests
             hub.Start();
             await Task.Yield();
             return agent;
+        }
+
+        /// <summary>d1 and h1 on a line, or (<paramref name="onCoolingUnits"/>) cooling units of a one-rack room.</summary>
+        private static SiteConfig Built(bool onCoolingUnits)
+        {
+            var b = new SiteConfigBuilder("s1", "g1");
+            if (onCoolingUnits)
+            {
+                b.Room("room1").Row("A").Rack("A01", 8);
+                b.CoolingUnit("d1", "room1", 30, ["A01"]).CoolingUnit("h1", "room1", 30, ["A01"]);
+                b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(CoolingUnit: "d1") });
+                b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(CoolingUnit: "h1") });
+            }
+            else
+            {
+                b.Line("line1").Machine("d1").Machine("h1");
+                b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(Machine: "d1") });
+                b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(Machine: "h1") });
+            }
+
+            return b.Build();
+        }
+
+        /// <summary>The generated site's config with a vibration transmitter located on each simulated fan's cooling unit.</summary>
+        private static SiteConfig OnGeneratedSite(SiteSpec spec, SimulatedMachines machines)
+        {
+            var generated = EdgeTwin.Simulator.Devices.SimSiteConfig.Build(spec, [], TimeSpan.FromSeconds(10));
+            return generated with
+            {
+                Devices = [.. generated.Devices, .. machines.Machines.Select((m, i) => new DeviceConfig("vib-" + m.Id, "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001 + i)) { Location = new(CoolingUnit: m.Id) })],
+            };
         }
 
         /// <summary>

@@ -293,8 +293,8 @@ public sealed class MaintenancePredictor
         return raised;
     }
 
-    // The open prediction's state has moved already: a consequence model that throws must not cost its message.
-    // Down for the prediction's expected downtime: the repair is what the site must hold through.
+    // Asked for the prediction's expected downtime (the repair the site must hold through). The open prediction's state
+    // has moved already, so a consequence model that throws must not cost its message.
     private FailureConsequence? ConsequenceOf(MaintenancePrediction prediction)
     {
         var machine = prediction.Machine;
