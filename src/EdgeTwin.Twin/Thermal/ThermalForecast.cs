@@ -20,8 +20,18 @@ public sealed class ForecastActions
         Array.Fill(RackPowerScale, 1);
     }
 
-    /// <summary>Units that stop (no airflow, no cooling) at t = 0.</summary>
+    /// <summary>Units that stop (no airflow, no cooling) at <see cref="FailAfter"/> (at once by default).</summary>
     public bool[] UnitFailed { get; }
+
+    /// <summary>
+    /// When the units of <see cref="UnitFailed"/> stop, from now: a planned stop later in the day rather than a failure
+    /// now. Until then every unit runs as it does now under its own control and the load follows its profile; the
+    /// forecast's crossings, peaks and <see cref="Horizon"/> count from that moment.
+    /// </summary>
+    public TimeSpan FailAfter { get; set; }
+
+    /// <summary>How long the failed units stay stopped (null: through the horizon); they then run again under their own control.</summary>
+    public TimeSpan? Outage { get; set; }
 
     /// <summary>Fan speed forced on a unit (NaN: the unit's own control, see <see cref="RemainingFansToFull"/>).</summary>
     public double[] FanSpeed { get; }
@@ -51,6 +61,7 @@ public sealed class ForecastActions
     /// <summary>Extra conductance to a neighbouring space (doors or containment opened), kW/K.</summary>
     public double ExtraUaKwPerK { get; set; }
 
+    /// <summary>How far the forecast looks, from the moment the units stop (<see cref="FailAfter"/>).</summary>
     public TimeSpan Horizon { get; set; } = TimeSpan.FromHours(2);
 
     /// <summary>
@@ -193,6 +204,11 @@ public static class ThermalForecast
         var basePower = new double[racks];
 
         var anyFailed = actions.UnitFailed.Any(f => f);
+        // A planned stop later on: every unit runs until then, and the crossings count from that moment.
+        var origin = Math.Max(0, actions.FailAfter.TotalSeconds);
+        var restoreAt = actions.Outage is { } outage ? origin + Math.Max(0, outage.TotalSeconds) : double.PositiveInfinity;
+        var stopped = origin == 0;
+        var restored = false;
         var running = new bool[units];
         var forced = new bool[units];
         var controlled = new bool[units];
@@ -201,13 +217,13 @@ public static class ThermalForecast
         var setpoint = new double[units];
         for (var j = 0; j < units; j++)
         {
-            running[j] = now.UnitRunning[j] && !actions.UnitFailed[j];
+            running[j] = now.UnitRunning[j] && !(stopped && actions.UnitFailed[j]);
             forced[j] = !double.IsNaN(actions.FanSpeed[j]);
             controlled[j] = running[j] && !forced[j] && actions.UseFanControl && !double.IsNaN(model.UnitTargetC[j]);
             fan[j] = !running[j] ? 0
                 : forced[j] ? Math.Clamp(actions.FanSpeed[j], 0, 1)
                 : controlled[j] ? fan0[j]
-                : anyFailed && actions.UseFanControl ? 1
+                : stopped && anyFailed && actions.UseFanControl ? 1
                 : fan0[j];
             setpoint[j] = double.IsNaN(actions.SetpointC[j]) ? model.UnitSetpointC[j] : actions.SetpointC[j];
         }
@@ -227,6 +243,7 @@ public static class ThermalForecast
         // Without trips the server fans saturate at the shutdown inlet; with them the trips bound the inlet instead.
         var overCap = actions.ServersTrip ? double.PositiveInfinity : Math.Max(0, s.ShutdownInletC - s.RecommendedInletC);
         var horizon = actions.Horizon.TotalSeconds;
+        var end = origin + horizon;
         var alphaFine = 1 - Math.Exp(-StepSeconds / model.InletLagSeconds);
         var alphaCoarse = 1 - Math.Exp(-CoarseStepSeconds / model.InletLagSeconds);
         for (var j = 0; j < units; j++)
@@ -235,10 +252,36 @@ public static class ThermalForecast
         }
 
         var t = 0.0;
-        while (t < horizon)
+        while (t < end)
         {
-            var dt = t < FineSeconds ? StepSeconds : CoarseStepSeconds;
-            var alpha = t < FineSeconds ? alphaFine : alphaCoarse;
+            if (!stopped && t >= origin)
+            {
+                stopped = true;
+                StopOrRestart(actions, stop: true, now, model, inlet, running, controlled, forced, fan, fan0, warmestBefore);
+                for (var i = 0; i < racks; i++)
+                {
+                    forecasts[i] = new RackForecast { Rack = zone.Racks[i].Id, InletNowC = inlet[i], PeakInletC = inlet[i] };
+                    Mark(forecasts[i], inlet[i], 0, s);
+                }
+            }
+            else if (stopped && !restored && t >= restoreAt)
+            {
+                restored = true;
+                StopOrRestart(actions, stop: false, now, model, inlet, running, controlled, forced, fan, fan0, warmestBefore);
+            }
+
+            // Fine steps through the first minutes from now and from the stop, where the inlets move fastest; a step
+            // ends on the stop and the restart so that they happen where asked.
+            var fine = t < FineSeconds || (stopped && t - origin < FineSeconds) || (restored && t - restoreAt < FineSeconds);
+            var dt = fine ? StepSeconds : CoarseStepSeconds;
+            var alpha = fine ? alphaFine : alphaCoarse;
+            var next = Math.Min(t + dt, !stopped ? origin : !restored ? restoreAt : double.PositiveInfinity);
+            if (next - t < dt)
+            {
+                dt = next - t;
+                alpha = 1 - Math.Exp(-dt / model.InletLagSeconds);
+            }
+
             for (var j = 0; j < units; j++)
             {
                 supply[j] = running[j] ? model.SupplyAt(j, room, fan[j], setpoint[j]) : room;
@@ -257,7 +300,6 @@ public static class ThermalForecast
             }
 
             var dRoom = model.RoomDerivative(room, it, fan, running, supply, actions.ExtraUaKwPerK);
-            var next = t + dt;
             for (var i = 0; i < racks; i++)
             {
                 // Above the recommended limit server fans speed up: more heat, and more air demanded of the aisle.
@@ -266,9 +308,13 @@ public static class ThermalForecast
                 var target = (on[i] > 1e-9 ? model.InletTarget(i, room, flow, supply, demand) : room) + bias[i];
                 var previous = inlet[i];
                 inlet[i] += (target - inlet[i]) * alpha;
-                var f = forecasts[i];
-                f.PeakInletC = Math.Max(f.PeakInletC, inlet[i]);
-                Cross(f, previous, inlet[i], t, dt, s);
+                if (stopped)
+                {
+                    var f = forecasts[i];
+                    f.PeakInletC = Math.Max(f.PeakInletC, inlet[i]);
+                    Cross(f, previous, inlet[i], t - origin, dt, s);
+                }
+
                 if (actions.ServersTrip && on[i] > 1e-9 && inlet[i] >= s.ShutdownInletC && (dRoom > 0 || target > inlet[i] + 1e-6))
                 {
                     // One more server trips while the inlet is still being pushed up (the room warming with the present
@@ -280,7 +326,7 @@ public static class ThermalForecast
             room += dRoom * dt;
             for (var j = 0; j < units; j++)
             {
-                if (controlled[j])
+                if (controlled[j] && running[j])
                 {
                     var w = Warmest(model.UnitServed[j], inlet);
                     fan[j] = Math.Clamp(fan[j] + (model.UnitKp[j] * (w - warmestBefore[j])) + (model.UnitKi[j] * (w - model.UnitTargetC[j]) * dt), model.UnitMinFan[j], 1);
@@ -297,6 +343,28 @@ public static class ThermalForecast
         }
 
         return new ZoneForecast { Racks = forecasts, FinalRoomC = room, HorizonSeconds = horizon };
+    }
+
+    /// <summary>
+    /// The failed units stop (or run again after <see cref="ForecastActions.Outage"/>); the running units without an
+    /// identified control go to full speed while any is stopped, as their control would, and back after.
+    /// </summary>
+    private static void StopOrRestart(ForecastActions actions, bool stop, ZoneFrame now, ZoneThermalModel model, double[] inlet, bool[] running, bool[] controlled, bool[] forced, double[] fan, double[] fan0, double[] warmestBefore)
+    {
+        for (var j = 0; j < running.Length; j++)
+        {
+            if (actions.UnitFailed[j])
+            {
+                running[j] = !stop && now.UnitRunning[j];
+                fan[j] = running[j] ? forced[j] ? Math.Clamp(actions.FanSpeed[j], 0, 1) : fan0[j] : 0;
+                // A unit starting again must not read the inlets' rise while it was stopped as a step of its error.
+                warmestBefore[j] = Warmest(model.UnitServed[j], inlet);
+            }
+            else if (running[j] && !forced[j] && !controlled[j] && actions.UseFanControl)
+            {
+                fan[j] = stop ? 1 : fan0[j];
+            }
+        }
     }
 
     private static void UpdateLoad(ZoneThermalModel model, double time, double lead, double tau, double loadSigmaKw, bool[] profiled, double[] deviation, ZoneFrame now, ForecastActions actions, double[] basePower, double[] power)
