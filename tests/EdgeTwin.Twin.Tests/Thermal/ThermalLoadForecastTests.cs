@@ -122,7 +122,7 @@ public sealed class ThermalLoadForecastTests
 
     private static double Profile(double t) => Mean + (Amplitude * Math.Cos(2 * Math.PI * (t - (15 * 3600)) / 86400));
 
-    private static (ThermalZone Zone, List<ZoneFrame> Frames) Day(double sigma, double tau, int seed)
+    internal static (ThermalZone Zone, List<ZoneFrame> Frames) Day(double sigma, double tau, int seed)
     {
         var zone = new ThermalZone("room1", 100, [new ThermalRack("R01", "A", 1, 20, 10)], [new ThermalUnit("crac1", 30, ["R01"])]);
         var random = new Random(seed);

@@ -1,0 +1,254 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using EdgeTwin.Twin.Thermal;
+
+namespace EdgeTwin.Twin.Scenarios;
+
+/// <summary>One start time of a planned cooling stop and what the room does through it (seconds from the start; null: never).</summary>
+public sealed record CoolingWindowCandidate(
+    [property: JsonPropertyName("start_in_s")] double StartInSeconds,
+    [property: JsonPropertyName("peak_inlet_c")] double PeakInletC,
+    [property: JsonPropertyName("hottest_rack")] string HottestRack,
+    [property: JsonPropertyName("time_to_32c_s")] double? TimeTo32Seconds,
+    [property: JsonPropertyName("time_to_shutdown_s")] double? TimeToShutdownSeconds,
+    [property: JsonPropertyName("racks_at_32c")] IReadOnlyList<string> RacksAt32C,
+    [property: JsonPropertyName("racks_over_27c")] int RacksOver27C,
+    [property: JsonPropertyName("zone_load_kw")] double ZoneLoadKw)
+{
+    /// <summary>No rack at 32 °C in the expected forecast nor in its upper band: the room holds through the stop.</summary>
+    [JsonPropertyName("holds")]
+    public bool Holds => RacksAt32C.Count == 0;
+}
+
+public sealed record CoolingWindowResult(
+    [property: JsonPropertyName("scenario")] string Scenario,
+    [property: JsonPropertyName("zone")] string Zone,
+    [property: JsonPropertyName("units")] IReadOnlyList<string> Units,
+    [property: JsonPropertyName("outage_s")] double OutageSeconds,
+    [property: JsonPropertyName("step_s")] double StepSeconds,
+    [property: JsonPropertyName("best")] CoolingWindowCandidate Best,
+    [property: JsonPropertyName("worst")] CoolingWindowCandidate Worst,
+    [property: JsonPropertyName("candidates")] IReadOnlyList<CoolingWindowCandidate> Candidates,
+    [property: JsonPropertyName("model_fit_rmse_k")] double ModelFitRmseK)
+{
+    /// <summary>"fitted", or "defaults" when the zone's model rests on typical figures (see <see cref="CoolingFailureResult.ModelBasis"/>).</summary>
+    [JsonPropertyName("model_basis")]
+    public string ModelBasis { get; init; } = "fitted";
+
+    /// <summary>Whether the forecast follows a calibrated daily load profile; false: the present load is held, and every start reads alike.</summary>
+    [JsonPropertyName("load_profile")]
+    public bool LoadProfile { get; init; }
+
+    [JsonPropertyName("assumptions")]
+    public IReadOnlyList<string> Assumptions { get; init; } = [];
+}
+
+/// <summary>Options of a <c>cooling_maintenance_window</c> what-if.</summary>
+public sealed record CoolingWindowOptions
+{
+    /// <summary>Longest stop and farthest start asked for: the load profile is daily, so two days hold every start time twice.</summary>
+    public static readonly TimeSpan MaxOutage = TimeSpan.FromHours(24), MaxWithin = TimeSpan.FromHours(48);
+
+    /// <summary>Most start times tried; each is one forecast from now through the end of its stop.</summary>
+    public const int MaxCandidates = 289;
+
+    public required IReadOnlyList<string> Units { get; init; }
+
+    /// <summary>How long the units stay stopped.</summary>
+    public required TimeSpan Outage { get; init; }
+
+    /// <summary>Spacing of the start times tried, from now.</summary>
+    public TimeSpan Step { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>The latest start tried, from now.</summary>
+    public TimeSpan Within { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>A start holds when no rack reaches 32 °C in the expected forecast nor this many σ up (as <see cref="CoolingFailureOptions.RiskSigmas"/>).</summary>
+    public double RiskSigmas { get; init; } = 0.5;
+}
+
+/// <summary>
+/// <c>cooling_maintenance_window</c>: when, over the next day, to stop cooling units for a planned repair (a blower
+/// change) with the most margin. For each start time the calibrated twin runs from now with every unit running until the
+/// start, then without the units for the stop and a settling tail (<see cref="Tail"/>) after they run again, the load
+/// following its daily profile throughout. Starts where no rack reaches 32 °C (expected, nor in the upper band) rank
+/// first, by the lowest peak inlet; the others by the latest first rack at 32 °C, then the lowest peak.
+/// </summary>
+public static class CoolingMaintenanceWindow
+{
+    public const string Name = "cooling_maintenance_window";
+
+    /// <summary>After the units run again the inlets still lag their fall; the peak is looked for this long after.</summary>
+    public static readonly TimeSpan Tail = TimeSpan.FromMinutes(10);
+
+    public static CoolingWindowResult Run(ZoneThermalModel model, ZoneFrame now, CoolingWindowOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(now);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Units.Count == 0)
+        {
+            throw new ArgumentException($"{Name}: no cooling unit given", nameof(options));
+        }
+
+        if (options.Outage <= TimeSpan.Zero || options.Outage > CoolingWindowOptions.MaxOutage)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Outage, $"{Name}: the stop must last more than 0 and at most {CoolingWindowOptions.MaxOutage.TotalHours:0} h");
+        }
+
+        if (options.Step <= TimeSpan.Zero || options.Within < TimeSpan.Zero || options.Within > CoolingWindowOptions.MaxWithin)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"{Name}: starts every {options.Step} within {options.Within}: the step must be positive and the latest start at most {CoolingWindowOptions.MaxWithin.TotalHours:0} h away");
+        }
+
+        var count = (int)Math.Floor((options.Within.TotalSeconds / options.Step.TotalSeconds) + 1e-9) + 1;
+        if (count > CoolingWindowOptions.MaxCandidates)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"{Name}: {count} start times (every {options.Step.TotalMinutes:0.#} min within {options.Within.TotalHours:0.#} h) is more than {CoolingWindowOptions.MaxCandidates}: take a longer step");
+        }
+
+        var failure = new CoolingFailureOptions { FailedUnits = options.Units };
+        var candidates = new List<CoolingWindowCandidate>(count);
+        for (var k = 0; k < count; k++)
+        {
+            candidates.Add(Candidate(model, now, failure, options, k * options.Step.TotalSeconds));
+        }
+
+        var ranked = candidates.OrderBy(c => c, Ranking).ToList();
+        return new CoolingWindowResult(Name, model.Zone.Id, options.Units, options.Outage.TotalSeconds, options.Step.TotalSeconds, ranked[0], ranked[^1], candidates, Math.Round(model.InletFitRmseK, 3))
+        {
+            ModelBasis = model.RestsOnDefaults ? "defaults" : "fitted",
+            LoadProfile = model.HasLoadProfile,
+            Assumptions = [.. model.Assumptions],
+        };
+    }
+
+    /// <summary>Better first: holds, then the later first rack at 32 °C (never is latest), then the lower peak, then the sooner start.</summary>
+    public static IComparer<CoolingWindowCandidate> Ranking { get; } = Comparer<CoolingWindowCandidate>.Create((a, b) =>
+    {
+        var c = b.Holds.CompareTo(a.Holds);
+        if (c == 0 && !a.Holds)
+        {
+            c = (b.TimeTo32Seconds ?? double.MaxValue).CompareTo(a.TimeTo32Seconds ?? double.MaxValue);
+        }
+
+        if (c == 0)
+        {
+            c = a.PeakInletC.CompareTo(b.PeakInletC);
+        }
+
+        return c != 0 ? c : a.StartInSeconds.CompareTo(b.StartInSeconds);
+    });
+
+    /// <summary>
+    /// The answer in a sentence: the best start and why, and the worst for contrast; or, when no start holds, the start
+    /// that leaves the most time before the first rack reaches 32 °C.
+    /// </summary>
+    /// <param name="clock">The wall-clock time of a start (seconds from now), e.g. " (03:00 UTC)"; null: none.</param>
+    public static string Describe(CoolingWindowResult result, Func<double, string>? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        string Start(CoolingWindowCandidate c) => Inv($"in {c.StartInSeconds / 3600:0.#} h") + (clock?.Invoke(c.StartInSeconds) ?? string.Empty);
+        var stop = Inv($"{string.Join(", ", result.Units)} stopped for {Hours(result.OutageSeconds)}");
+        var holding = result.Candidates.Count(c => c.Holds);
+        var (best, worst) = (result.Best, result.Worst);
+        if (holding == 0)
+        {
+            return Inv($"no start within {result.Candidates[^1].StartInSeconds / 3600:0.#} h keeps every rack below 32 °C with {stop}; the most time: start {Start(best)}, {best.RacksAt32C[0]} at 32 °C {Minutes(best.TimeTo32Seconds!.Value)} in")
+                + (best.TimeToShutdownSeconds is { } s ? Inv($", thermal shutdown {Minutes(s)} in") : string.Empty)
+                + Inv($" (zone load {best.ZoneLoadKw:0.#} kW); the least: start {Start(worst)}, {Minutes(worst.TimeTo32Seconds!.Value)} in");
+        }
+
+        var of = holding == result.Candidates.Count ? "every start holds"
+            : holding == 1 ? Inv($"the only one of {result.Candidates.Count} starts that holds")
+            : Inv($"{holding} of {result.Candidates.Count} starts hold (in {HoldingSpans(result.Candidates)})");
+        var tail = worst.Holds
+            ? Inv($"; the warmest: start {Start(worst)}, peak {worst.HottestRack} {worst.PeakInletC:0.0} °C")
+            : Inv($"; the worst: start {Start(worst)}, {worst.RacksAt32C[0]} at 32 °C {Minutes(worst.TimeTo32Seconds!.Value)} in");
+        return Inv($"best start for {stop}: {Start(best)}, no rack reaches 32 °C (peak {best.HottestRack} {best.PeakInletC:0.0} °C, zone load {best.ZoneLoadKw:0.#} kW); {of}") + tail;
+    }
+
+    /// <summary>The holding starts as spans of consecutive ones: "12–15 h, 23 h".</summary>
+    private static string HoldingSpans(IReadOnlyList<CoolingWindowCandidate> candidates)
+    {
+        var spans = new List<string>();
+        for (var k = 0; k < candidates.Count; k++)
+        {
+            if (!candidates[k].Holds)
+            {
+                continue;
+            }
+
+            var first = k;
+            while (k + 1 < candidates.Count && candidates[k + 1].Holds)
+            {
+                k++;
+            }
+
+            spans.Add(k == first ? Inv($"{candidates[first].StartInSeconds / 3600:0.#} h") : Inv($"{candidates[first].StartInSeconds / 3600:0.#}–{candidates[k].StartInSeconds / 3600:0.#} h"));
+        }
+
+        return string.Join(", ", spans);
+    }
+
+    private static string Hours(double seconds) => seconds % 3600 == 0 ? Inv($"{seconds / 3600:0} h") : Inv($"{seconds / 60:0} min");
+
+    private static string Minutes(double seconds) => seconds < 120 ? Inv($"{seconds:0} s") : Inv($"{seconds / 60:0.0} min");
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    private static CoolingWindowCandidate Candidate(ZoneThermalModel model, ZoneFrame now, CoolingFailureOptions failure, CoolingWindowOptions options, double startIn)
+    {
+        var expected = ThermalForecast.Run(model, now, Actions(model, failure, options, startIn, 0));
+        ZoneForecast? band = null;
+        if (options.RiskSigmas > 0 && expected.Racks.Any(r => r.SecondsTo32 is null))
+        {
+            band = ThermalForecast.Run(model, now, Actions(model, failure, options, startIn, options.RiskSigmas));
+        }
+
+        var at32 = new List<(string Rack, double Seconds)>();
+        for (var i = 0; i < expected.Racks.Count; i++)
+        {
+            if ((expected.Racks[i].SecondsTo32 ?? band?.Racks[i].SecondsTo32) is { } s)
+            {
+                at32.Add((expected.Racks[i].Rack, s));
+            }
+        }
+
+        var hottest = expected.Racks.MaxBy(r => r.PeakInletC)!;
+        return new CoolingWindowCandidate(
+            startIn,
+            Math.Round(hottest.PeakInletC, 2),
+            hottest.Rack,
+            at32.Count == 0 ? null : Math.Round(at32.Min(x => x.Seconds), 1),
+            expected.FirstShutdownSeconds is { } shutdown ? Math.Round(shutdown, 1) : null,
+            [.. at32.OrderBy(x => x.Seconds).Select(x => x.Rack)],
+            expected.Racks.Count(r => r.SecondsTo27 is not null),
+            Math.Round(ZoneLoadKw(model, now, startIn), 1));
+    }
+
+    private static ForecastActions Actions(ZoneThermalModel model, CoolingFailureOptions failure, CoolingWindowOptions options, double startIn, double sigmas)
+    {
+        var actions = CoolingFailureScenario.Failure(model, failure);
+        actions.FollowLoadProfile = true;
+        actions.FailAfter = TimeSpan.FromSeconds(startIn);
+        actions.Outage = options.Outage;
+        actions.Horizon = options.Outage + Tail;
+        actions.UncertaintySigmas = sigmas;
+        return actions;
+    }
+
+    /// <summary>The zone's IT load the profile expects at the start (the present load without a profile), for the reader's "why".</summary>
+    private static double ZoneLoadKw(ZoneThermalModel model, ZoneFrame now, double startIn)
+    {
+        var total = 0.0;
+        for (var i = 0; i < model.Zone.Racks.Count; i++)
+        {
+            var present = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * model.Zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+            var profiled = model.HasLoadProfile && model.RackLoadMeanKw[i] > 0 ? model.ProfileKw(i, now.TimeSeconds + startIn) : double.NaN;
+            total += double.IsNaN(profiled) ? present : profiled;
+        }
+
+        return total;
+    }
+}

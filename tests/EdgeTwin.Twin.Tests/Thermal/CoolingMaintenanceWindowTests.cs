@@ -1,0 +1,176 @@
+using EdgeTwin.Twin.Scenarios;
+using EdgeTwin.Twin.Thermal;
+
+namespace EdgeTwin.Twin.Tests.Thermal;
+
+/// <summary>Known answers for a planned cooling stop (<see cref="ForecastActions.FailAfter"/>, <see cref="ForecastActions.Outage"/>) and the window search over the day.</summary>
+public sealed class CoolingMaintenanceWindowTests
+{
+    private const double Tau = 2000 / 0.5;
+    private const double Asymptote = 22 + (10 / 0.5);
+
+    /// <summary>
+    /// The one-rack room of <see cref="ThermalAnalyticTests"/> (C = 2000 kJ/K, U = 0.5 kW/K, 10 kW, 22 °C outside):
+    /// without cooling T(t) = 42 − 17·e^(−t/4000 s). A 20 min stop peaks at T(1200 s) = 29.41 °C and never reaches 32 °C
+    /// (at 2122 s); the unit running again cools the rack; a 60 min stop crosses 32 °C at 2122 s.
+    /// </summary>
+    [Fact]
+    public void A_stop_of_known_length_peaks_where_the_closed_form_is_at_its_end()
+    {
+        var (model, frame) = AnalyticRoom();
+
+        var twenty = ThermalForecast.Run(model, frame, Stop(model, after: TimeSpan.Zero, outage: TimeSpan.FromMinutes(20), horizon: TimeSpan.FromMinutes(40)));
+        var hour = ThermalForecast.Run(model, frame, Stop(model, after: TimeSpan.Zero, outage: TimeSpan.FromMinutes(60), horizon: TimeSpan.FromMinutes(70)));
+
+        var rack = Assert.Single(twenty.Racks);
+        Assert.Equal(Room(1200), rack.PeakInletC, 0.05);
+        Assert.Null(rack.SecondsTo32);
+        Assert.True(rack.FinalInletC < rack.PeakInletC - 1, $"the unit running again cools the rack: {rack.FinalInletC:0.00} °C at the end against a peak of {rack.PeakInletC:0.00} °C");
+        Assert.Equal(Time(32), Assert.Single(hour.Racks).SecondsTo32!.Value, Time(32) * 0.01);
+    }
+
+    /// <summary>
+    /// A stop 10 min from now in the same room with its unit already off: the forecast's clock starts at the stop, so the
+    /// rack's inlet "now" is T(600 s), its time to 32 °C the closed form's less 600 s, and 27 °C (passed at 500 s) is
+    /// reached at once.
+    /// </summary>
+    [Fact]
+    public void A_later_stop_counts_its_crossings_from_the_stop()
+    {
+        var (model, frame) = AnalyticRoom();
+        frame.UnitRunning[0] = false;
+
+        var later = ThermalForecast.Run(model, frame, Stop(model, after: TimeSpan.FromMinutes(10), outage: null, horizon: TimeSpan.FromHours(1)));
+
+        var rack = Assert.Single(later.Racks);
+        Assert.Equal(Room(600), rack.InletNowC, 0.05);
+        Assert.Equal(Time(32) - 600, rack.SecondsTo32!.Value, Time(32) * 0.01);
+        Assert.Equal(0, rack.SecondsTo27); // 27 °C was passed at 500 s, before the stop: above at once
+        Assert.Equal(3600, later.HorizonSeconds);
+    }
+
+    /// <summary>
+    /// A simulated room of 6 racks and 2 units whose load swings over the day (its trough about 03:00), calibrated on 26 h:
+    /// without crac1 for 4 h it reaches 32 °C whenever the stop starts, so no start holds, and the best start is the one
+    /// that leaves the most time: at the load's trough (± 1 h), the worst at its crest; the time to 32 °C grows steeply as
+    /// the load falls toward what the remaining unit removes, so the best leaves well over twice the worst's.
+    /// </summary>
+    [Fact]
+    public void Without_a_start_that_holds_the_best_is_the_one_at_the_loads_trough()
+    {
+        var (model, now) = SimulatedRoom(seed: 5, racks: 6, units: 2);
+
+        var r = CoolingMaintenanceWindow.Run(model, now, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromHours(4), Step = TimeSpan.FromHours(1) });
+
+        Assert.True(r.LoadProfile);
+        Assert.Equal("fitted", r.ModelBasis);
+        Assert.Equal(25, r.Candidates.Count);
+        Assert.DoesNotContain(r.Candidates, c => c.Holds);
+        Assert.InRange(r.Best.StartInSeconds - r.Candidates.MinBy(c => c.ZoneLoadKw)!.StartInSeconds, -3600, 3600);
+        Assert.InRange(r.Worst.StartInSeconds - r.Candidates.MaxBy(c => c.ZoneLoadKw)!.StartInSeconds, -3600, 3600);
+        Assert.True(r.Best.TimeTo32Seconds > 2 * r.Worst.TimeTo32Seconds, $"best {r.Best.TimeTo32Seconds} s, worst {r.Worst.TimeTo32Seconds} s");
+        Assert.Equal(r.Candidates.Max(c => c.TimeTo32Seconds), r.Best.TimeTo32Seconds);
+        Assert.StartsWith("no start within 24 h keeps every rack below 32 °C with crac1 stopped for 4 h; the most time: start in ", CoolingMaintenanceWindow.Describe(r), StringComparison.Ordinal);
+        Assert.Contains(System.FormattableString.Invariant($"start in {r.Best.StartInSeconds / 3600:0.#} h (at +{r.Best.StartInSeconds} s), "), CoolingMaintenanceWindow.Describe(r, s => System.FormattableString.Invariant($" (at +{s} s)")), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The same kind of room with 3 units: the other two carry it through a 6 h stop of crac1 at any time of day, so every
+    /// start holds and the best is the one with the lowest peak inlet, which lies at the load's trough (± 2 h: the peaks
+    /// differ by tenths of a kelvin).
+    /// </summary>
+    [Fact]
+    public void When_every_start_holds_the_best_has_the_lowest_peak_inlet()
+    {
+        var (model, now) = SimulatedRoom(seed: 1, racks: 12, units: 3);
+
+        var r = CoolingMaintenanceWindow.Run(model, now, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromHours(6), Step = TimeSpan.FromHours(1) });
+
+        Assert.All(r.Candidates, c => Assert.True(c.Holds));
+        Assert.Equal(r.Candidates.Min(c => c.PeakInletC), r.Best.PeakInletC);
+        Assert.Equal(r.Candidates.Max(c => c.PeakInletC), r.Worst.PeakInletC);
+        Assert.True(r.Best.PeakInletC < r.Worst.PeakInletC);
+        Assert.InRange(r.Best.StartInSeconds - r.Candidates.MinBy(c => c.ZoneLoadKw)!.StartInSeconds, -7200, 7200);
+        var text = CoolingMaintenanceWindow.Describe(r);
+        Assert.StartsWith("best start for crac1 stopped for 6 h: in ", text, StringComparison.Ordinal);
+        Assert.Contains("no rack reaches 32 °C (peak ", text, StringComparison.Ordinal);
+        Assert.Contains("; every start holds; the warmest: start in ", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bad_options_are_refused_naming_what_is_wrong()
+    {
+        var (model, frame) = AnalyticRoom();
+        CoolingWindowOptions Options(string[] units, double hours, double stepMin, double withinH) =>
+            new() { Units = units, Outage = TimeSpan.FromHours(hours), Step = TimeSpan.FromMinutes(stepMin), Within = TimeSpan.FromHours(withinH) };
+
+        Assert.Contains("no cooling unit given", Assert.Throws<ArgumentException>(() => CoolingMaintenanceWindow.Run(model, frame, Options([], 1, 30, 24))).Message, StringComparison.Ordinal);
+        var unknown = Assert.Throws<ArgumentException>(() => CoolingMaintenanceWindow.Run(model, frame, Options(["CRAC-9"], 1, 30, 24)));
+        Assert.Contains("CRAC-9", unknown.Message, StringComparison.Ordinal);
+        Assert.Contains("at most 24 h", Assert.Throws<ArgumentOutOfRangeException>(() => CoolingMaintenanceWindow.Run(model, frame, Options(["crac1"], 25, 30, 24))).Message, StringComparison.Ordinal);
+        Assert.Contains("take a longer step", Assert.Throws<ArgumentOutOfRangeException>(() => CoolingMaintenanceWindow.Run(model, frame, Options(["crac1"], 1, 1, 24))).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A stop starting now is the cooling_failure what-if of the same units through the stop: same crossings.</summary>
+    [Fact]
+    public void The_start_now_is_the_cooling_failure_of_the_same_units()
+    {
+        var (model, frame) = AnalyticRoom();
+
+        var r = CoolingMaintenanceWindow.Run(model, frame, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromHours(1), Within = TimeSpan.Zero, RiskSigmas = 0 });
+        var failure = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], Horizon = TimeSpan.FromHours(1), RiskSigmas = 0, PlanMitigation = false });
+
+        var now = Assert.Single(r.Candidates);
+        Assert.Equal(0, now.StartInSeconds);
+        Assert.Equal(failure.Racks[0].TimeTo32Seconds, now.TimeTo32Seconds);
+        Assert.Equal(["R01"], now.RacksAt32C);
+        Assert.False(now.Holds);
+    }
+
+    /// <summary>Holding starts that are not consecutive are named as spans, not as one range that hides the gap.</summary>
+    [Fact]
+    public void The_sentence_names_the_holding_starts_as_spans()
+    {
+        static CoolingWindowCandidate Start(double h, double peak, bool holds) => new(h * 3600, peak, "A01", holds ? null : 1800, null, holds ? [] : ["A01"], 1, 50);
+        CoolingWindowCandidate[] starts = [Start(0, 28.0, true), Start(1, 27.5, true), Start(2, 33, false), Start(3, 29, true)];
+        var result = new CoolingWindowResult(CoolingMaintenanceWindow.Name, "room1", ["crac1"], 5400, 3600, starts[1], starts[2], starts, 0.1);
+
+        Assert.Equal(
+            "best start for crac1 stopped for 90 min: in 1 h, no rack reaches 32 °C (peak A01 27.5 °C, zone load 50 kW); 3 of 4 starts hold (in 0–1 h, 3 h); the worst: start in 2 h, A01 at 32 °C 30.0 min in",
+            CoolingMaintenanceWindow.Describe(result));
+        Assert.Equal([starts[1], starts[0], starts[3], starts[2]], starts.Order(CoolingMaintenanceWindow.Ranking));
+    }
+
+    private static (ZoneThermalModel Model, ZoneFrame Now) SimulatedRoom(int seed, int racks, int units)
+    {
+        var spec = EdgeTwin.Simulator.Physics.SiteGenerator.Generate(new EdgeTwin.Simulator.Physics.SiteGenerationOptions { Racks = racks, CoolingUnits = units, Seed = seed, Machines = 0, Start = new DateTimeOffset(2026, 12, 4, 12, 0, 0, TimeSpan.Zero) });
+        var zone = new EdgeTwin.Agent.Twin.Thermal.SimulatedThermalPlant(spec, "room1").Zone;
+        var frames = EdgeTwin.Agent.Twin.Thermal.SimulatedThermalPlant.History(spec, TimeSpan.FromHours(26), new DateTimeOffset(2026, 12, 5, 14, 0, 0, TimeSpan.Zero), room: "room1")[0];
+        return (ThermalCalibrator.Calibrate(zone, frames), frames[^1]);
+    }
+
+    private static (ZoneThermalModel Model, ZoneFrame Frame) AnalyticRoom()
+    {
+        var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0, InletLagSeconds = 0.01, OutsideC = 22 };
+        var model = ThermalCalibrator.Prior(ThermalAnalyticTests.OneRackZone(), settings);
+        model.HeatCapacityKjPerK = 2000;
+        model.EnvelopeUaKwPerK = 0.5;
+        var frame = new ZoneFrame(0, 1, 1);
+        frame.RackPowerKw[0] = 10;
+        frame.UnitReturnC[0] = 25;
+        frame.UnitFanSpeed[0] = 0.6;
+        frame.UnitSupplyC[0] = 18;
+        return (model, frame);
+    }
+
+    private static ForecastActions Stop(ZoneThermalModel model, TimeSpan after, TimeSpan? outage, TimeSpan horizon)
+    {
+        var actions = new ForecastActions(model) { FailAfter = after, Outage = outage, Horizon = horizon };
+        actions.UnitFailed[0] = true;
+        return actions;
+    }
+
+    private static double Room(double t) => Asymptote - ((Asymptote - 25) * Math.Exp(-t / Tau));
+
+    private static double Time(double limit) => -Tau * Math.Log((Asymptote - limit) / (Asymptote - 25));
+}
