@@ -97,8 +97,14 @@ public sealed class TwinRequestServerTests
         Assert.Equal("ok", capacity.Status);
         Assert.Equal(TwinScenarios.Json(TwinScenarios.Capacity(twin, stage.WindowFrames(), 0.8)), capacity.Payload);
 
+        // When to stop the unit for a 2 h repair, every 4 h over the next day.
+        var window = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_maintenance_window", $$"""{"units":["{{unit}}"],"minutes":120,"step_min":240}""");
+        Assert.Equal("ok", window.Status);
+        Assert.Equal(TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, [unit], 120, 240, 24)), window.Payload);
+        Assert.Equal(7, JsonDocument.Parse(window.Payload).RootElement.GetProperty("candidates").GetArrayLength());
+
         // Each answer is also an event on the outbox path.
-        await WaitUntilAsync(() => events.Items.Count(e => e.Source.StartsWith("twin_request/", StringComparison.Ordinal)) >= 11, "11 twin_request events");
+        await WaitUntilAsync(() => events.Items.Count(e => e.Source.StartsWith("twin_request/", StringComparison.Ordinal)) >= 12, "12 twin_request events");
         var coolingEvent = events.Items.First(e => e.Source == "twin_request/cooling_failure");
         Assert.Equal(EdgeEventKind.Prediction, coolingEvent.Kind);
         Assert.Equal(expected, coolingEvent.Attributes!["result"]);
@@ -175,13 +181,15 @@ public sealed class TwinRequestServerTests
         AssertError(await requester.RequestAsync(prefix + "cooling_failure", """{"units":["CRAC-99"]}"""), "unknown_element", "unknown cooling unit(s) CRAC-99");
         AssertError(await requester.RequestAsync(prefix + "cooling_failure", "[1,2]"), "malformed_request", "payload: expected a JSON object, got an array");
         AssertError(await requester.RequestAsync(prefix + "teleport", "{}"), "unknown_scenario", "unknown scenario 'teleport'");
+        AssertError(await requester.RequestAsync(prefix + "cooling_maintenance_window", """{"units":["crac1"]}"""), "invalid_field", "field 'minutes': required");
+        AssertError(await requester.RequestAsync(prefix + "cooling_maintenance_window", """{"units":["crac1"],"minutes":60,"step_min":5,"within_h":48}"""), "invalid_field", "field 'step_min': 5 within 48 h is 577 start times, more than 289: take a longer step");
 
         // No response topic: nothing comes back, and the server keeps answering.
         await requester.PublishWithoutResponseTopicAsync(prefix + "add_rack", """{"kw":5}""");
         await Task.Delay(TimeSpan.FromSeconds(1), Ct);
         var ok = await requester.RequestAsync(prefix + "add_rack", """{"kw":5}""");
         Assert.Equal("ok", ok.Status);
-        Assert.Equal(8, requester.Received);
+        Assert.Equal(10, requester.Received);
     }
 
     [Fact]

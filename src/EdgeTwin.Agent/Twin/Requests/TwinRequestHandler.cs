@@ -60,6 +60,7 @@ internal sealed record TwinReply(string Scenario, string Json, string? Code = nu
 internal static class TwinRequestHandler
 {
     public const string CoolingFailure = "cooling_failure";
+    public const string CoolingWindow = "cooling_maintenance_window";
     public const string AddRack = "add_rack";
     public const string LoadChange = "load_change";
     public const string FeedFailure = "feed_failure";
@@ -76,6 +77,7 @@ internal static class TwinRequestHandler
     public static readonly IReadOnlyDictionary<string, string[]> Fields = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         [CoolingFailure] = ["units", "horizon_min", "non_critical"],
+        [CoolingWindow] = ["units", "minutes", "step_min", "within_h"],
         [AddRack] = ["kw", "zone", "row", "next_to", "feeds"],
         [LoadChange] = ["rack", "delta_kw"],
         [FeedFailure] = ["element"],
@@ -120,6 +122,7 @@ internal static class TwinRequestHandler
             Func<SiteTwin, string> run = scenario switch
             {
                 CoolingFailure => CoolingFailureRun(args, out needs),
+                CoolingWindow => CoolingWindowRun(args, out needs),
                 AddRack => AddRackRun(args, out needs),
                 LoadChange => LoadChangeRun(args, out needs),
                 FeedFailure => FeedFailureRun(args),
@@ -293,6 +296,21 @@ internal static class TwinRequestHandler
         var horizon = a.Number("horizon_min", 120, min: TwinScenarios.MinHorizonMin, max: TwinScenarios.MaxHorizonMin);
         var nonCritical = a.Ids("non_critical");
         return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, units, horizon, nonCritical));
+    }
+
+    private static Func<SiteTwin, string> CoolingWindowRun(Args a, out Func<ThermalZone, bool>? needs)
+    {
+        var units = a.Ids("units", required: true);
+        needs = zone => zone.Units.Any(u => units.Contains(u.Id, StringComparer.Ordinal));
+        var minutes = a.Number("minutes", null, min: 1, max: CoolingWindowOptions.MaxOutage.TotalMinutes);
+        var step = a.Number("step_min", 30, min: TwinScenarios.MinWindowStepMin, max: 24 * 60);
+        var within = a.Number("within_h", 24, min: 0, max: CoolingWindowOptions.MaxWithin.TotalHours);
+        if (TwinScenarios.TooManyStarts(step, within) is { } tooMany)
+        {
+            throw new TwinRequestException(TwinRequestErrors.InvalidField, "field 'step_min': " + tooMany, "step_min");
+        }
+
+        return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, units, minutes, step, within));
     }
 
     private static Func<SiteTwin, string> AddRackRun(Args a, out Func<ThermalZone, bool>? needs)

@@ -23,6 +23,18 @@ internal static class TwinScenarios
     /// </summary>
     public const double MinMarginK = 0, MaxMarginK = 20;
 
+    /// <summary>Shortest spacing of the start times a <c>cooling_maintenance_window</c> tries (<c>step_min</c>, <c>--step-min</c>).</summary>
+    public const double MinWindowStepMin = 5;
+
+    /// <summary>Why starts every <paramref name="stepMin"/> within <paramref name="withinHours"/> are too many to try; null: they are not.</summary>
+    public static string? TooManyStarts(double stepMin, double withinHours)
+    {
+        var count = Math.Floor((withinHours * 60 / stepMin) + 1e-9) + 1;
+        return count > CoolingWindowOptions.MaxCandidates
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{stepMin:0.#} within {withinHours:0.#} h is {count:0} start times, more than {CoolingWindowOptions.MaxCandidates}: take a longer step")
+            : null;
+    }
+
     /// <summary>Largest rack load (<c>kw</c>) and load change (<c>delta_kw</c>, either way) a what-if takes: a megawatt rack is a typo.</summary>
     public const double MaxRackKw = 1000;
 
@@ -60,6 +72,30 @@ internal static class TwinScenarios
             FailedUnits = [.. units.Where(u => twin.FindUnit(u) == z)],
             Horizon = TimeSpan.FromMinutes(Math.Max(1, horizonMin)),
             NonCriticalRacks = nonCritical,
+        }))];
+    }
+
+    /// <summary><c>cooling_maintenance_window</c>: one result per zone holding a named unit (its units stop together).</summary>
+    public static IReadOnlyList<CoolingWindowResult> CoolingWindow(SiteTwin twin, IReadOnlyList<string> units, double minutes, double stepMin, double withinHours)
+    {
+        ArgumentNullException.ThrowIfNull(twin);
+        if (units.Count == 0)
+        {
+            throw new ArgumentException("cooling_maintenance_window: no cooling unit given");
+        }
+
+        var unknown = units.Where(u => twin.FindUnit(u) < 0).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException($"cooling_maintenance_window: unknown cooling unit(s) {string.Join(", ", unknown)} (known: {string.Join(", ", twin.Zones.SelectMany(z => z.Zone.Units).Select(u => u.Id))})");
+        }
+
+        return [.. units.Select(twin.FindUnit).Distinct().Select(z => CoolingMaintenanceWindow.Run(twin.Zones[z], twin.Now[z], new CoolingWindowOptions
+        {
+            Units = [.. units.Where(u => twin.FindUnit(u) == z)],
+            Outage = TimeSpan.FromMinutes(minutes),
+            Step = TimeSpan.FromMinutes(stepMin),
+            Within = TimeSpan.FromHours(withinHours),
         }))];
     }
 

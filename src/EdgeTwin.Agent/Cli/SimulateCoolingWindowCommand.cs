@@ -1,0 +1,91 @@
+using System.CommandLine;
+using EdgeTwin.Agent.Twin.Requests;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Twin.Scenarios;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin simulate cooling-maintenance-window --unit crac1 --minutes 240 [--step-min 30] [--within-h 24]
+/// (--config FILE --history CSV | --demo-seed N) [--json]</c>: when over the next day to stop cooling units for a planned
+/// repair with the most margin, every start on a grid run through the twin with the load's daily profile. A what-if on
+/// the twin: nothing is sent to any device. Exit codes: 0 done, 2 bad arguments or input.
+/// </summary>
+internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
+{
+    public string Parent => "simulate";
+
+    public Command Create()
+    {
+        var source = new TwinCliSource();
+        var unit = new Option<string[]>("--unit") { Description = "Cooling unit to stop (repeat for several stopped together).", Required = true };
+        var minutes = new Option<double>("--minutes") { Description = "How long the units stay stopped (1–1440).", Required = true }
+            .Between(1, CoolingWindowOptions.MaxOutage.TotalMinutes);
+        var step = new Option<double>("--step-min") { Description = "Minutes between the start times tried (5–1440).", DefaultValueFactory = _ => 30 }
+            .Between(TwinScenarios.MinWindowStepMin, 24 * 60);
+        var within = new Option<double>("--within-h") { Description = "Latest start tried, in hours from now (0–48).", DefaultValueFactory = _ => 24 }
+            .Between(0, CoolingWindowOptions.MaxWithin.TotalHours);
+        var command = new Command("cooling-maintenance-window", "Best time over the next day to stop cooling units for a repair, and how the room holds.");
+        command.Options.Add(unit);
+        command.Options.Add(minutes);
+        command.Options.Add(step);
+        command.Options.Add(within);
+        source.AddTo(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            if (TwinScenarios.TooManyStarts(parse.GetValue(step), parse.GetValue(within)) is { } tooMany)
+            {
+                await error.WriteLineAsync("simulate cooling-maintenance-window: --step-min " + tooMany).ConfigureAwait(false);
+                return ExitCodes.InvalidConfig;
+            }
+
+            var twin = source.Load(parse, error, "simulate cooling-maintenance-window");
+            if (twin is null)
+            {
+                return ExitCodes.InvalidConfig;
+            }
+
+            IReadOnlyList<CoolingWindowResult> results;
+            try
+            {
+                results = TwinScenarios.CoolingWindow(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(minutes), parse.GetValue(step), parse.GetValue(within));
+            }
+            catch (ArgumentException e)
+            {
+                await error.WriteLineAsync("simulate " + TwinScenarios.Reason(e)).ConfigureAwait(false);
+                return ExitCodes.InvalidConfig;
+            }
+
+            if (parse.GetValue(source.JsonOutput))
+            {
+                await output.WriteLineAsync(TwinScenarios.PerZoneJson(results)).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
+            foreach (var r in results)
+            {
+                await output.WriteLineAsync($"cooling_maintenance_window in {r.Zone} (model fit {r.ModelFitRmseK:0.00} K rms{(r.LoadProfile ? string.Empty : "; no daily load profile calibrated: the present load is held, so the starts differ little")}{(r.ModelBasis == "defaults" ? "; GUESS from typical figures" : string.Empty)})").ConfigureAwait(false);
+                await output.WriteLineAsync(CoolingMaintenanceWindow.Describe(r)).ConfigureAwait(false);
+                await output.WriteLineAsync($"{"start in",9} {"zone kW",8} {"peak",6} {"hottest",-10} {"to 32 °C",10} {"to shutdown",12} racks at 32 °C").ConfigureAwait(false);
+                foreach (var c in r.Candidates)
+                {
+                    var mark = ReferenceEquals(c, r.Best) ? "  <- best" : string.Empty;
+                    await output.WriteLineAsync($"{c.StartInSeconds / 3600,7:0.0} h {c.ZoneLoadKw,8:0.0} {c.PeakInletC,6:0.0} {c.HottestRack,-10} {TwinCliSource.Minutes(c.TimeTo32Seconds),10} {TwinCliSource.Minutes(c.TimeToShutdownSeconds),12} {Racks(c.RacksAt32C)}{mark}").ConfigureAwait(false);
+                }
+
+                foreach (var a in r.Assumptions)
+                {
+                    await output.WriteLineAsync("assumed: " + a).ConfigureAwait(false);
+                }
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static string Racks(IReadOnlyList<string> racks) =>
+        racks.Count == 0 ? "none" : string.Join(",", racks.Take(5)) + (racks.Count > 5 ? $" +{racks.Count - 5} more" : string.Empty);
+}
