@@ -66,6 +66,17 @@ public sealed class EventProducerSchemaTests
         AssertFitsTheSchema(raised.ToEvent(now), "raised with a consequence");
         var unknown = new FailureConsequence("if crac1 stops: not known yet (the thermal twin of zone 'room1' is not calibrated yet)", new Dictionary<string, string> { ["if_failed_known"] = "false" }, "thermal-twin:room1");
         AssertFitsTheSchema((raised with { State = "updated", Consequence = unknown }).ToEvent(now.AddHours(1)), "updated, consequence not known");
+
+        // With the repair's window: the best start over the next day, with its wall-clock time.
+        EdgeTwin.Twin.Scenarios.CoolingWindowCandidate Start(double h, double peak, double? to32) =>
+            new(h * 3600, peak, "A03", to32, null, to32 is null ? [] : ["A03"], 4, 60);
+        var best = Start(13, 27.1, null);
+        var window = new EdgeTwin.Twin.Scenarios.CoolingWindowResult("cooling_maintenance_window", "room1", ["crac1"], 14400, 3600, best, Start(3, 40.1, 1332), [Start(3, 40.1, 1332), best], 0.3);
+        var withWindow = EdgeTwin.Agent.Twin.Thermal.ThermalFailureConsequence.Describe("if crac1 stops for its 4 h repair", whatIf, "thermal-twin:room1", window, now.ToUnixTimeSeconds());
+        Assert.EndsWith("; for the repair: best start for crac1 stopped for 4 h: in 13 h (03:56 UTC), no rack reaches 32 °C (peak A03 27.1 °C, zone load 60 kW); the only one of 2 starts that holds; the worst: start in 3 h (17:56 UTC), A03 at 32 °C 22.2 min in", withWindow.Summary, StringComparison.Ordinal);
+        Assert.Equal("2026-12-06T03:56:55.000Z", withWindow.Attributes["repair_window_best_start"]);
+        Assert.Equal("1/2", withWindow.Attributes["repair_window_starts_holding"]);
+        AssertFitsTheSchema((raised with { Consequence = withWindow }).ToEvent(now), "raised with the repair's window");
     }
 
     [Fact]

@@ -103,6 +103,16 @@ public sealed class MaintenanceStageTests
         var first32 = whatIf.Racks.Where(r => r.TimeTo32Seconds is not null).MinBy(r => r.TimeTo32Seconds);
         Assert.Equal(first32?.Rack, a.GetValueOrDefault("if_failed_first_rack_32c"));
         Assert.Equal(first32 is null ? null : (first32.TimeTo32Seconds!.Value / 60).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture), a.GetValueOrDefault("if_failed_time_to_32c_min"));
+
+        // With its repair time known, when to do it: the operator's cooling-maintenance-window on the same twin.
+        var window = Assert.Single(EdgeTwin.Agent.Twin.Requests.TwinScenarios.CoolingWindow(thermal.CurrentTwin(out _)!, [failing], 360, 60, 24));
+        Assert.Equal((window.Best.StartInSeconds / 3600).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture), a["repair_window_best_start_in_h"]);
+        Assert.Equal(window.Best.Holds ? "true" : "false", a["repair_window_holds"]);
+        Assert.Equal($"{window.Candidates.Count(c => c.Holds)}/25", a["repair_window_starts_holding"]);
+        var start = DateTimeOffset.Parse(a["repair_window_best_start"], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(start - DateTimeOffset.UtcNow, TimeSpan.FromSeconds(window.Best.StartInSeconds) - TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(window.Best.StartInSeconds) + TimeSpan.FromMinutes(1));
+        Assert.Contains("; for the repair: " + (window.Best.Holds ? $"best start for {failing} stopped for 6 h: in " : $"no start within 24 h keeps every rack below 32 °C with {failing} stopped for 6 h"), a["if_failed"], StringComparison.Ordinal);
+        Assert.Contains($" ({start:HH:mm} UTC)", a["if_failed"], StringComparison.Ordinal);
         TestContext.Current.TestOutputHelper?.WriteLine(prediction.Message);
 
         // The planner's `edgetwin maintenance status` says it too, for the open prediction only, asked at that moment.
@@ -131,6 +141,17 @@ public sealed class MaintenanceStageTests
         }
 
         TestContext.Current.TestOutputHelper?.WriteLine($"what-if for the prediction: first {first.TotalMilliseconds:0} ms, then {clock.Elapsed.TotalMilliseconds / 5:0.0} ms mean of 5");
+        Assert.DoesNotContain(consequence!.Attributes.Keys, k => k.StartsWith("repair_window_", StringComparison.Ordinal)); // no repair time, no window
+
+        // With a 4 h repair the planner also gets when to do it; the search tries 25 starts of 4 h each.
+        clock.Restart();
+        var withRepair = model.IfFailed(unit, TimeSpan.FromHours(4))!;
+        TestContext.Current.TestOutputHelper?.WriteLine($"what-if and repair window for the prediction: {clock.Elapsed.TotalMilliseconds:0} ms");
+        var window = Assert.Single(EdgeTwin.Agent.Twin.Requests.TwinScenarios.CoolingWindow(stage.CurrentTwin(out _)!, [unit], 240, 60, 24));
+        Assert.Equal(window.Best.Holds ? "true" : "false", withRepair.Attributes["repair_window_holds"]);
+        Assert.Equal(window.Best.PeakInletC.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture), withRepair.Attributes["repair_window_best_peak_inlet_c"]);
+        Assert.Contains("; for the repair: " + CoolingMaintenanceWindowText(window), withRepair.Summary, StringComparison.Ordinal);
+        TestContext.Current.TestOutputHelper?.WriteLine(withRepair.Summary);
 
         Assert.NotNull(consequence);
         var whatIf = Assert.Single(EdgeTwin.Agent.Twin.Requests.TwinScenarios.CoolingFailure(stage.CurrentTwin(out _)!, [unit], 120, []));
@@ -148,6 +169,13 @@ public sealed class MaintenanceStageTests
         }
 
         TestContext.Current.TestOutputHelper?.WriteLine(consequence.Summary);
+    }
+
+    /// <summary>The window's sentence up to its first wall-clock time (which the prediction adds).</summary>
+    private static string CoolingMaintenanceWindowText(EdgeTwin.Twin.Scenarios.CoolingWindowResult window)
+    {
+        var text = EdgeTwin.Twin.Scenarios.CoolingMaintenanceWindow.Describe(window, _ => "\u0001");
+        return text[..text.IndexOf('\u0001', StringComparison.Ordinal)];
     }
 
     [Fact]

@@ -19,6 +19,9 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
     /// </summary>
     public static readonly TimeSpan ShortestHorizon = TimeSpan.FromHours(2), LongestHorizon = TimeSpan.FromHours(24);
 
+    /// <summary>Start times the repair's window search tries: every hour over the next day (the load's profile is daily).</summary>
+    public static readonly TimeSpan RepairWindowStep = TimeSpan.FromHours(1), RepairWindowWithin = TimeSpan.FromHours(24);
+
     private const int RacksNamed = 5;
 
     private readonly ThermalTwinStage _stage;
@@ -63,7 +66,12 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
                 // question is only how bad it would be.
                 PlanMitigation = false,
             });
-            return Describe(stops, result, source);
+            // With a known repair time the planner's next question is when to do it: the start over the next day with
+            // the most margin. Unknown, there is no stop to place.
+            var window = outage > TimeSpan.Zero
+                ? CoolingMaintenanceWindow.Run(twin.Zones[z], twin.Now[z], new CoolingWindowOptions { Units = [asset], Outage = horizon, Step = RepairWindowStep, Within = RepairWindowWithin })
+                : null;
+            return Describe(stops, result, source, window, twin.Now[z].TimeSeconds);
         }
         catch (Exception e)
         {
@@ -79,7 +87,9 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
 
     /// <summary>The consequence as the prediction carries it (internal for the tests).</summary>
     /// <param name="stops">How the sentence starts (<c>if crac1 stops for its 4 h repair</c>).</param>
-    internal static FailureConsequence Describe(string stops, CoolingFailureResult result, string source)
+    /// <param name="window">When over the next day the repair leaves the most margin; null: no repair time known.</param>
+    /// <param name="nowSeconds">The twin's present time, Unix seconds in the agent (anything earlier than 2001: no wall clock to name).</param>
+    internal static FailureConsequence Describe(string stops, CoolingFailureResult result, string source, CoolingWindowResult? window = null, double nowSeconds = double.NaN)
     {
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -106,6 +116,24 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
             + (result.TimeToThermalShutdownSeconds is { } s ? Inv($", thermal shutdown in {s / 60:0.#} min") : string.Empty)
             + (affected.Count == 0 ? string.Empty
                 : Inv($", {affected.Count} rack(s) affected ({string.Join(", ", affected.Take(RacksNamed))}{(affected.Count > RacksNamed ? Inv($", {affected.Count - RacksNamed} more") : string.Empty)})"));
+        if (window is not null)
+        {
+            var best = window.Best;
+            var wall = nowSeconds > 1e9 ? DateTimeOffset.FromUnixTimeSeconds((long)Math.Round(nowSeconds + best.StartInSeconds)) : (DateTimeOffset?)null;
+            attributes["repair_window_best_start_in_h"] = Inv($"{best.StartInSeconds / 3600:0.#}");
+            if (wall is { } w)
+            {
+                attributes["repair_window_best_start"] = w.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+            }
+
+            attributes["repair_window_holds"] = best.Holds ? "true" : "false";
+            attributes["repair_window_best_peak_inlet_c"] = Inv($"{best.PeakInletC:0.0}");
+            attributes["repair_window_starts_holding"] = Inv($"{window.Candidates.Count(c => c.Holds)}/{window.Candidates.Count}");
+            summary += "; for the repair: " + CoolingMaintenanceWindow.Describe(window, nowSeconds > 1e9
+                ? s => " (" + DateTimeOffset.FromUnixTimeSeconds((long)Math.Round(nowSeconds + s)).ToString("HH:mm", CultureInfo.InvariantCulture) + " UTC)"
+                : null);
+        }
+
         return new FailureConsequence(summary, attributes, source);
     }
 
