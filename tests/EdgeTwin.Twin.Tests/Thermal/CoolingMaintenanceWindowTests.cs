@@ -17,7 +17,7 @@ public sealed class CoolingMaintenanceWindowTests
     [Fact]
     public void A_stop_of_known_length_peaks_where_the_closed_form_is_at_its_end()
     {
-        var (model, frame) = AnalyticRoom();
+        var (model, frame) = ThermalAnalyticTests.AnalyticRoom();
 
         var twenty = ThermalForecast.Run(model, frame, Stop(model, after: TimeSpan.Zero, outage: TimeSpan.FromMinutes(20), horizon: TimeSpan.FromMinutes(40)));
         var hour = ThermalForecast.Run(model, frame, Stop(model, after: TimeSpan.Zero, outage: TimeSpan.FromMinutes(60), horizon: TimeSpan.FromMinutes(70)));
@@ -37,7 +37,7 @@ public sealed class CoolingMaintenanceWindowTests
     [Fact]
     public void A_later_stop_counts_its_crossings_from_the_stop()
     {
-        var (model, frame) = AnalyticRoom();
+        var (model, frame) = ThermalAnalyticTests.AnalyticRoom();
         frame.UnitRunning[0] = false;
 
         var later = ThermalForecast.Run(model, frame, Stop(model, after: TimeSpan.FromMinutes(10), outage: null, horizon: TimeSpan.FromHours(1)));
@@ -100,7 +100,7 @@ public sealed class CoolingMaintenanceWindowTests
     [Fact]
     public void Bad_options_are_refused_naming_what_is_wrong()
     {
-        var (model, frame) = AnalyticRoom();
+        var (model, frame) = ThermalAnalyticTests.AnalyticRoom();
         CoolingWindowOptions Options(string[] units, double hours, double stepMin, double withinH) =>
             new() { Units = units, Outage = TimeSpan.FromHours(hours), Step = TimeSpan.FromMinutes(stepMin), Within = TimeSpan.FromHours(withinH) };
 
@@ -115,7 +115,7 @@ public sealed class CoolingMaintenanceWindowTests
     [Fact]
     public void The_start_now_is_the_cooling_failure_of_the_same_units()
     {
-        var (model, frame) = AnalyticRoom();
+        var (model, frame) = ThermalAnalyticTests.AnalyticRoom();
 
         var r = CoolingMaintenanceWindow.Run(model, frame, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromHours(1), Within = TimeSpan.Zero, RiskSigmas = 0 });
         var failure = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], Horizon = TimeSpan.FromHours(1), RiskSigmas = 0, PlanMitigation = false });
@@ -147,20 +147,6 @@ public sealed class CoolingMaintenanceWindowTests
         var zone = new EdgeTwin.Agent.Twin.Thermal.SimulatedThermalPlant(spec, "room1").Zone;
         var frames = EdgeTwin.Agent.Twin.Thermal.SimulatedThermalPlant.History(spec, TimeSpan.FromHours(26), new DateTimeOffset(2026, 12, 5, 14, 0, 0, TimeSpan.Zero), room: "room1")[0];
         return (ThermalCalibrator.Calibrate(zone, frames), frames[^1]);
-    }
-
-    private static (ZoneThermalModel Model, ZoneFrame Frame) AnalyticRoom()
-    {
-        var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0, InletLagSeconds = 0.01, OutsideC = 22 };
-        var model = ThermalCalibrator.Prior(ThermalAnalyticTests.OneRackZone(), settings);
-        model.HeatCapacityKjPerK = 2000;
-        model.EnvelopeUaKwPerK = 0.5;
-        var frame = new ZoneFrame(0, 1, 1);
-        frame.RackPowerKw[0] = 10;
-        frame.UnitReturnC[0] = 25;
-        frame.UnitFanSpeed[0] = 0.6;
-        frame.UnitSupplyC[0] = 18;
-        return (model, frame);
     }
 
     private static ForecastActions Stop(ZoneThermalModel model, TimeSpan after, TimeSpan? outage, TimeSpan horizon)

@@ -12,8 +12,8 @@ public sealed class ThermalAnalyticTests
     /// One zone, one rack, one unit that stops: the room is C·dT/dt = P − U·(T − T_o), so
     /// T(t) = T_o + P/U + (T0 − T_o − P/U)·e^(−U·t/C) and the time to a limit L is −(C/U)·ln((T_o + P/U − L)/(T_o + P/U − T0)).
     /// </summary>
-    [Fact]
-    public void Total_cooling_loss_follows_the_exponential_approach()
+    /// <summary>The room of the closed form below: C = 2000 kJ/K, U = 0.5 kW/K to 22 °C outside, one 10 kW rack, at 25 °C now.</summary>
+    internal static (ZoneThermalModel Model, ZoneFrame Frame) AnalyticRoom()
     {
         var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0, InletLagSeconds = 0.01, OutsideC = 22 };
         var model = ThermalCalibrator.Prior(OneRackZone(), settings);
@@ -24,6 +24,13 @@ public sealed class ThermalAnalyticTests
         frame.UnitReturnC[0] = 25;
         frame.UnitFanSpeed[0] = 0.6;
         frame.UnitSupplyC[0] = 18;
+        return (model, frame);
+    }
+
+    [Fact]
+    public void Total_cooling_loss_follows_the_exponential_approach()
+    {
+        var (model, frame) = AnalyticRoom();
 
         var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"] });
 

@@ -53,50 +53,40 @@ internal static class TwinScenarios
         [.. (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
 
     /// <summary><c>cooling_failure</c>: one result per zone holding a failed unit.</summary>
-    public static IReadOnlyList<CoolingFailureResult> CoolingFailure(SiteTwin twin, IReadOnlyList<string> units, double horizonMin, IReadOnlyList<string> nonCritical)
-    {
-        ArgumentNullException.ThrowIfNull(twin);
-        if (units.Count == 0)
+    public static IReadOnlyList<CoolingFailureResult> CoolingFailure(SiteTwin twin, IReadOnlyList<string> units, double horizonMin, IReadOnlyList<string> nonCritical) =>
+        [.. UnitsByZone(twin, units, CoolingFailureScenario.Name).Select(x => CoolingFailureScenario.Run(twin.Zones[x.Zone], twin.Now[x.Zone], new CoolingFailureOptions
         {
-            throw new ArgumentException("cooling_failure: no cooling unit given");
-        }
-
-        var unknown = units.Where(u => twin.FindUnit(u) < 0).ToList();
-        if (unknown.Count > 0)
-        {
-            throw new ArgumentException($"cooling_failure: unknown cooling unit(s) {string.Join(", ", unknown)} (known: {string.Join(", ", twin.Zones.SelectMany(z => z.Zone.Units).Select(u => u.Id))})");
-        }
-
-        return [.. units.Select(twin.FindUnit).Distinct().Select(z => CoolingFailureScenario.Run(twin.Zones[z], twin.Now[z], new CoolingFailureOptions
-        {
-            FailedUnits = [.. units.Where(u => twin.FindUnit(u) == z)],
+            FailedUnits = x.Units,
             Horizon = TimeSpan.FromMinutes(Math.Max(1, horizonMin)),
             NonCriticalRacks = nonCritical,
         }))];
-    }
 
     /// <summary><c>cooling_maintenance_window</c>: one result per zone holding a named unit (its units stop together).</summary>
-    public static IReadOnlyList<CoolingWindowResult> CoolingWindow(SiteTwin twin, IReadOnlyList<string> units, double minutes, double stepMin, double withinHours)
-    {
-        ArgumentNullException.ThrowIfNull(twin);
-        if (units.Count == 0)
+    public static IReadOnlyList<CoolingWindowResult> CoolingWindow(SiteTwin twin, IReadOnlyList<string> units, double minutes, double stepMin, double withinHours) =>
+        [.. UnitsByZone(twin, units, CoolingMaintenanceWindow.Name).Select(x => CoolingMaintenanceWindow.Run(twin.Zones[x.Zone], twin.Now[x.Zone], new CoolingWindowOptions
         {
-            throw new ArgumentException("cooling_maintenance_window: no cooling unit given");
-        }
-
-        var unknown = units.Where(u => twin.FindUnit(u) < 0).ToList();
-        if (unknown.Count > 0)
-        {
-            throw new ArgumentException($"cooling_maintenance_window: unknown cooling unit(s) {string.Join(", ", unknown)} (known: {string.Join(", ", twin.Zones.SelectMany(z => z.Zone.Units).Select(u => u.Id))})");
-        }
-
-        return [.. units.Select(twin.FindUnit).Distinct().Select(z => CoolingMaintenanceWindow.Run(twin.Zones[z], twin.Now[z], new CoolingWindowOptions
-        {
-            Units = [.. units.Where(u => twin.FindUnit(u) == z)],
+            Units = x.Units,
             Outage = TimeSpan.FromMinutes(minutes),
             Step = TimeSpan.FromMinutes(stepMin),
             Within = TimeSpan.FromHours(withinHours),
         }))];
+
+    /// <summary>The named cooling units grouped by the zone that holds them; none, or an unknown one, is refused naming them.</summary>
+    private static List<(int Zone, IReadOnlyList<string> Units)> UnitsByZone(SiteTwin twin, IReadOnlyList<string> units, string scenario)
+    {
+        ArgumentNullException.ThrowIfNull(twin);
+        if (units.Count == 0)
+        {
+            throw new ArgumentException($"{scenario}: no cooling unit given");
+        }
+
+        var unknown = units.Where(u => twin.FindUnit(u) < 0).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException($"{scenario}: unknown cooling unit(s) {string.Join(", ", unknown)} (known: {string.Join(", ", twin.Zones.SelectMany(z => z.Zone.Units).Select(u => u.Id))})");
+        }
+
+        return units.Select(twin.FindUnit).Distinct().Select(z => (z, (IReadOnlyList<string>)[.. units.Where(u => twin.FindUnit(u) == z)])).ToList();
     }
 
     /// <summary><c>optimize_cooling</c>: one advisory recommendation per zone.</summary>
