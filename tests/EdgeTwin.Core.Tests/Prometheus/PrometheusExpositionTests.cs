@@ -1,3 +1,4 @@
+using EdgeTwin.Tests.Shared;
 using System.Diagnostics.Metrics;
 using EdgeTwin.Core.Prometheus;
 using EdgeTwin.Core.Tests.Support;
@@ -207,15 +208,15 @@ public sealed class PrometheusExpositionTests
         samples.Add(1, device, quality);
         duration.Record(3.5, device);
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 10_000; i++)
-        {
-            samples.Add(1, device, quality);
-            duration.Record(i % 100, device);
-        }
-
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        Assert.Equal(0, allocated);
+        Allocations.AssertSomeRoundAllocatesNothing(
+            () =>
+            {
+                for (var i = 0; i < 10_000; i++)
+                {
+                    samples.Add(1, device, quality);
+                    duration.Record(i % 100, device);
+                }
+            },
+            "10,000 counter adds and histogram records");
     }
 }

@@ -1,3 +1,4 @@
+using EdgeTwin.Tests.Shared;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EdgeTwin.Twin.Line.Quality;
@@ -201,15 +202,12 @@ public sealed class QualityModelTests
         // re-compiles the hot loop (tiered JIT; 3,352 B once on a loaded CI machine) in one round only. So: some round of
         // 1,000 calls allocates nothing.
         double sink = 0;
-        var allocated = new List<long>();
-        for (int round = 0; round < 5 && (allocated.Count == 0 || allocated[^1] != 0); round++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 1000; i++) { sink += m.Observe(a); m.Learn(i % 2 == 0 ? a : b, i % 7 == 0); }
-            allocated.Add(GC.GetAllocatedBytesForCurrentThread() - before);
-        }
-
-        Assert.True(allocated[^1] == 0, $"bytes allocated per round of 1,000 calls: {string.Join(", ", allocated)}");
+        Allocations.AssertSomeRoundAllocatesNothing(
+            () =>
+            {
+                for (int i = 0; i < 1000; i++) { sink += m.Observe(a); m.Learn(i % 2 == 0 ? a : b, i % 7 == 0); }
+            },
+            "1,000 observe and learn calls");
         Assert.False(double.IsNaN(sink));
     }
 
