@@ -26,58 +26,83 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
         command.Options.Add(horizon);
         command.Options.Add(nonCritical);
         source.AddTo(command);
-        command.SetAction(async (parse, ct) =>
-        {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            var twin = source.Load(parse, error, "simulate cooling-failure");
-            if (twin is null)
-            {
-                return ExitCodes.InvalidConfig;
-            }
-
-            IReadOnlyList<CoolingFailureResult> results;
-            try
-            {
-                results = TwinScenarios.CoolingFailure(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(horizon), TwinScenarios.Ids(parse.GetValue(nonCritical)));
-            }
-            catch (ArgumentException e)
-            {
-                await error.WriteLineAsync("simulate " + TwinScenarios.Reason(e)).ConfigureAwait(false);
-                return ExitCodes.InvalidConfig;
-            }
-
-            if (parse.GetValue(source.JsonOutput))
-            {
-                await output.WriteLineAsync(TwinScenarios.PerZoneJson(results)).ConfigureAwait(false);
-                return ExitCodes.Ok;
-            }
-
-            foreach (var r in results)
-            {
-                await output.WriteLineAsync($"cooling_failure in {r.Zone}: {string.Join(", ", r.FailedUnits)} stopped (model fit {r.ModelFitRmseK:0.00} K rms)").ConfigureAwait(false);
-                await output.WriteLineAsync($"time to thermal shutdown ({r.ShutdownInletC:0} °C inlet): {TwinCliSource.Minutes(r.TimeToThermalShutdownSeconds)}").ConfigureAwait(false);
-                await output.WriteLineAsync($"affected racks (≥ 32 °C within {r.HorizonSeconds / 60:0} min): {(r.AffectedRacks.Count == 0 ? "none" : string.Join(", ", r.AffectedRacks))}").ConfigureAwait(false);
-                if (r.AffectedServers.Count > 0)
-                {
-                    await output.WriteLineAsync($"servers reaching shutdown: {string.Join(", ", r.AffectedServers.Select(kv => $"{kv.Key} ({kv.Value})"))}").ConfigureAwait(false);
-                }
-
-                await output.WriteLineAsync($"{"rack",-10} {"inlet now",9} {"to 27 °C",10} {"to 32 °C",10} {"to shutdown",12} {"peak",7}").ConfigureAwait(false);
-                foreach (var rack in r.Racks.OrderBy(x => x.TimeTo32Seconds ?? double.MaxValue).ThenByDescending(x => x.PeakInletC))
-                {
-                    await output.WriteLineAsync($"{rack.Rack,-10} {rack.InletNowC,9:0.0} {TwinCliSource.Minutes(rack.TimeTo27Seconds),10} {TwinCliSource.Minutes(rack.TimeTo32Seconds),10} {TwinCliSource.Minutes(rack.TimeToShutdownSeconds),12} {rack.PeakInletC,7:0.0}").ConfigureAwait(false);
-                }
-
-                await output.WriteLineAsync("mitigation plan (each step alone, minutes gained before the first rack reaches 32 °C):").ConfigureAwait(false);
-                foreach (var step in r.MitigationPlan)
-                {
-                    await output.WriteLineAsync($"  {step.Rank}. {step.Description}: {(step.PreventsLimit ? "keeps every rack below the limit" : $"+{step.MinutesGained:0.0} min")}").ConfigureAwait(false);
-                }
-            }
-
-            return ExitCodes.Ok;
-        });
+        command.SetAction((parse, ct) => PerZoneOutput.RunAsync(
+            parse,
+            source,
+            "simulate cooling-failure",
+            twin => TwinScenarios.CoolingFailure(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(horizon), TwinScenarios.Ids(parse.GetValue(nonCritical))),
+            WriteAsync));
         return command;
+    }
+
+    private static async Task WriteAsync(TextWriter output, CoolingFailureResult r)
+    {
+        await output.WriteLineAsync($"cooling_failure in {r.Zone}: {string.Join(", ", r.FailedUnits)} stopped (model fit {r.ModelFitRmseK:0.00} K rms)").ConfigureAwait(false);
+        await output.WriteLineAsync($"time to thermal shutdown ({r.ShutdownInletC:0} °C inlet): {TwinCliSource.Minutes(r.TimeToThermalShutdownSeconds)}").ConfigureAwait(false);
+        await output.WriteLineAsync($"affected racks (≥ 32 °C within {r.HorizonSeconds / 60:0} min): {(r.AffectedRacks.Count == 0 ? "none" : string.Join(", ", r.AffectedRacks))}").ConfigureAwait(false);
+        if (r.AffectedServers.Count > 0)
+        {
+            await output.WriteLineAsync($"servers reaching shutdown: {string.Join(", ", r.AffectedServers.Select(kv => $"{kv.Key} ({kv.Value})"))}").ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync($"{"rack",-10} {"inlet now",9} {"to 27 °C",10} {"to 32 °C",10} {"to shutdown",12} {"peak",7}").ConfigureAwait(false);
+        foreach (var rack in r.Racks.OrderBy(x => x.TimeTo32Seconds ?? double.MaxValue).ThenByDescending(x => x.PeakInletC))
+        {
+            await output.WriteLineAsync($"{rack.Rack,-10} {rack.InletNowC,9:0.0} {TwinCliSource.Minutes(rack.TimeTo27Seconds),10} {TwinCliSource.Minutes(rack.TimeTo32Seconds),10} {TwinCliSource.Minutes(rack.TimeToShutdownSeconds),12} {rack.PeakInletC,7:0.0}").ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync("mitigation plan (each step alone, minutes gained before the first rack reaches 32 °C):").ConfigureAwait(false);
+        foreach (var step in r.MitigationPlan)
+        {
+            await output.WriteLineAsync($"  {step.Rank}. {step.Description}: {(step.PreventsLimit ? "keeps every rack below the limit" : $"+{step.MinutesGained:0.0} min")}").ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Text and JSON output shared by the per-zone cooling what-ifs (<c>cooling-failure</c>, <c>cooling-maintenance-window</c>).</summary>
+internal static class PerZoneOutput
+{
+    /// <summary>
+    /// Runs a per-zone what-if on the twin of <paramref name="source"/> and prints it: the JSON of <see cref="TwinScenarios.PerZoneJson"/>
+    /// with <c>--json</c>, else <paramref name="write"/> per zone. Exit codes: 0 done, 2 when the twin cannot be loaded or
+    /// the scenario refuses its arguments (the message says why).
+    /// </summary>
+    public static async Task<int> RunAsync<T>(ParseResult parse, TwinCliSource source, string command, Func<SiteTwin, IReadOnlyList<T>> scenario, Func<TextWriter, T, Task> write)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(write);
+        var output = parse.InvocationConfiguration.Output;
+        var error = parse.InvocationConfiguration.Error;
+        var twin = source.Load(parse, error, command);
+        if (twin is null)
+        {
+            return ExitCodes.InvalidConfig;
+        }
+
+        IReadOnlyList<T> results;
+        try
+        {
+            results = scenario(twin);
+        }
+        catch (ArgumentException e)
+        {
+            await error.WriteLineAsync("simulate " + TwinScenarios.Reason(e)).ConfigureAwait(false);
+            return ExitCodes.InvalidConfig;
+        }
+
+        if (parse.GetValue(source.JsonOutput))
+        {
+            await output.WriteLineAsync(TwinScenarios.PerZoneJson(results)).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+
+        foreach (var r in results)
+        {
+            await write(output, r).ConfigureAwait(false);
+        }
+
+        return ExitCodes.Ok;
     }
 }

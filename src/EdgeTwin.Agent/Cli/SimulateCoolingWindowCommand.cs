@@ -33,57 +33,37 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
         source.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
             if (TwinScenarios.TooManyStarts(parse.GetValue(step), parse.GetValue(within)) is { } tooMany)
             {
-                await error.WriteLineAsync("simulate cooling-maintenance-window: --step-min " + tooMany).ConfigureAwait(false);
+                await parse.InvocationConfiguration.Error.WriteLineAsync("simulate cooling-maintenance-window: --step-min " + tooMany).ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 
-            var twin = source.Load(parse, error, "simulate cooling-maintenance-window");
-            if (twin is null)
-            {
-                return ExitCodes.InvalidConfig;
-            }
-
-            IReadOnlyList<CoolingWindowResult> results;
-            try
-            {
-                results = TwinScenarios.CoolingWindow(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(minutes), parse.GetValue(step), parse.GetValue(within));
-            }
-            catch (ArgumentException e)
-            {
-                await error.WriteLineAsync("simulate " + TwinScenarios.Reason(e)).ConfigureAwait(false);
-                return ExitCodes.InvalidConfig;
-            }
-
-            if (parse.GetValue(source.JsonOutput))
-            {
-                await output.WriteLineAsync(TwinScenarios.PerZoneJson(results)).ConfigureAwait(false);
-                return ExitCodes.Ok;
-            }
-
-            foreach (var r in results)
-            {
-                await output.WriteLineAsync($"cooling_maintenance_window in {r.Zone} (model fit {r.ModelFitRmseK:0.00} K rms{(r.LoadProfile ? string.Empty : "; no daily load profile calibrated: the present load is held, so the starts differ little")}{(r.ModelBasis == "defaults" ? "; GUESS from typical figures" : string.Empty)})").ConfigureAwait(false);
-                await output.WriteLineAsync(CoolingMaintenanceWindow.Describe(r)).ConfigureAwait(false);
-                await output.WriteLineAsync($"{"start in",9} {"zone kW",8} {"peak",6} {"hottest",-10} {"to 32 °C",10} {"to shutdown",12} racks at 32 °C").ConfigureAwait(false);
-                foreach (var c in r.Candidates)
-                {
-                    var mark = ReferenceEquals(c, r.Best) ? "  <- best" : string.Empty;
-                    await output.WriteLineAsync($"{c.StartInSeconds / 3600,7:0.0} h {c.ZoneLoadKw,8:0.0} {c.PeakInletC,6:0.0} {c.HottestRack,-10} {TwinCliSource.Minutes(c.TimeTo32Seconds),10} {TwinCliSource.Minutes(c.TimeToShutdownSeconds),12} {Racks(c.RacksAt32C)}{mark}").ConfigureAwait(false);
-                }
-
-                foreach (var a in r.Assumptions)
-                {
-                    await output.WriteLineAsync("assumed: " + a).ConfigureAwait(false);
-                }
-            }
-
-            return ExitCodes.Ok;
+            return await PerZoneOutput.RunAsync(
+                parse,
+                source,
+                "simulate cooling-maintenance-window",
+                twin => TwinScenarios.CoolingWindow(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(minutes), parse.GetValue(step), parse.GetValue(within)),
+                WriteAsync).ConfigureAwait(false);
         });
         return command;
+    }
+
+    private static async Task WriteAsync(TextWriter output, CoolingWindowResult r)
+    {
+        await output.WriteLineAsync($"cooling_maintenance_window in {r.Zone} (model fit {r.ModelFitRmseK:0.00} K rms{(r.LoadProfile ? string.Empty : "; no daily load profile calibrated: the present load is held, so the starts differ little")}{(r.ModelBasis == "defaults" ? "; GUESS from typical figures" : string.Empty)})").ConfigureAwait(false);
+        await output.WriteLineAsync(CoolingMaintenanceWindow.Describe(r)).ConfigureAwait(false);
+        await output.WriteLineAsync($"{"start in",9} {"zone kW",8} {"peak",6} {"hottest",-10} {"to 32 °C",10} {"to shutdown",12} racks at 32 °C").ConfigureAwait(false);
+        foreach (var c in r.Candidates)
+        {
+            var mark = ReferenceEquals(c, r.Best) ? "  <- best" : string.Empty;
+            await output.WriteLineAsync($"{c.StartInSeconds / 3600,7:0.0} h {c.ZoneLoadKw,8:0.0} {c.PeakInletC,6:0.0} {c.HottestRack,-10} {TwinCliSource.Minutes(c.TimeTo32Seconds),10} {TwinCliSource.Minutes(c.TimeToShutdownSeconds),12} {Racks(c.RacksAt32C)}{mark}").ConfigureAwait(false);
+        }
+
+        foreach (var a in r.Assumptions)
+        {
+            await output.WriteLineAsync("assumed: " + a).ConfigureAwait(false);
+        }
     }
 
     private static string Racks(IReadOnlyList<string> racks) =>

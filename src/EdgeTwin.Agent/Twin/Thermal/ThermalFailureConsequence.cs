@@ -119,19 +119,19 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
         if (window is not null)
         {
             var best = window.Best;
-            var wall = nowSeconds > 1e9 ? DateTimeOffset.FromUnixTimeSeconds((long)Math.Round(nowSeconds + best.StartInSeconds)) : (DateTimeOffset?)null;
+            // The live twin's frames carry Unix seconds; a twin on another clock (tests, recorded history) names no time.
+            var onWallClock = nowSeconds > 1e9;
+            DateTimeOffset At(double startIn) => DateTimeOffset.FromUnixTimeSeconds((long)Math.Round(nowSeconds + startIn));
             attributes["repair_window_best_start_in_h"] = Inv($"{best.StartInSeconds / 3600:0.#}");
-            if (wall is { } w)
+            if (onWallClock)
             {
-                attributes["repair_window_best_start"] = w.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+                attributes["repair_window_best_start"] = EdgeTwin.Core.Events.WireTime.Instant(At(best.StartInSeconds));
             }
 
             attributes["repair_window_holds"] = best.Holds ? "true" : "false";
             attributes["repair_window_best_peak_inlet_c"] = Inv($"{best.PeakInletC:0.0}");
             attributes["repair_window_starts_holding"] = Inv($"{window.Candidates.Count(c => c.Holds)}/{window.Candidates.Count}");
-            summary += "; for the repair: " + CoolingMaintenanceWindow.Describe(window, nowSeconds > 1e9
-                ? s => " (" + DateTimeOffset.FromUnixTimeSeconds((long)Math.Round(nowSeconds + s)).ToString("HH:mm", CultureInfo.InvariantCulture) + " UTC)"
-                : null);
+            summary += "; for the repair: " + CoolingMaintenanceWindow.Describe(window, onWallClock ? s => Inv($" ({At(s):HH:mm} UTC)") : null);
         }
 
         return new FailureConsequence(summary, attributes, source);
