@@ -219,7 +219,8 @@ public static class ThermalForecast
         {
             running[j] = now.UnitRunning[j] && !(stopped && actions.UnitFailed[j]);
             forced[j] = !double.IsNaN(actions.FanSpeed[j]);
-            controlled[j] = running[j] && !forced[j] && actions.UseFanControl && !double.IsNaN(model.UnitTargetC[j]);
+            // A unit stopped in the forecast keeps its control for when it runs again (after an outage).
+            controlled[j] = now.UnitRunning[j] && !forced[j] && actions.UseFanControl && !double.IsNaN(model.UnitTargetC[j]);
             fan[j] = !running[j] ? 0
                 : forced[j] ? Math.Clamp(actions.FanSpeed[j], 0, 1)
                 : controlled[j] ? fan0[j]
