@@ -80,7 +80,7 @@ public sealed class ProgressLogTests
             Assert.Null(l.Exception);
             Assert.EndsWith(") to mqtt://10.0.0.5:1883 failed: The MQTT client is not connected; the data is not affected", l.Message, StringComparison.Ordinal);
         });
-        Assert.Equal("Uplink status-fails: publishing its progress (acknowledged through 0) to mqtt://10.0.0.5:1883 failed: The MQTT client is not connected; the data is not affected", lines[0].Message);
+        Assert.Equal("Uplink status-fails: publishing its progress (acknowledged through N) to mqtt://10.0.0.5:1883 failed: The MQTT client is not connected; the data is not affected", ThroughN(lines[0].Message));
     }
 
     [Fact]
@@ -90,6 +90,17 @@ public sealed class ProgressLogTests
         var line = lines[0];
         Assert.Equal(LogLevel.Warning, line.Level);
         Assert.IsType<InvalidOperationException>(line.Exception);
-        Assert.Equal("Uplink status-fails: publishing its progress (acknowledged through 0) to mqtt://10.0.0.5:1883 failed; the data is not affected", line.Message);
+        Assert.Equal("Uplink status-fails: publishing its progress (acknowledged through N) to mqtt://10.0.0.5:1883 failed; the data is not affected", ThroughN(line.Message));
+    }
+
+    /// <summary>
+    /// The message with its acknowledged position as N: the first status goes out before or after the pump acknowledges
+    /// the 5 entries, as the threads fall (a CI run read "through 5" where this machine reads "through 0").
+    /// </summary>
+    private static string ThroughN(string message)
+    {
+        var replaced = System.Text.RegularExpressions.Regex.Replace(message, @"\(acknowledged through [0-5]\)", "(acknowledged through N)");
+        Assert.NotEqual(message, replaced);
+        return replaced;
     }
 }
