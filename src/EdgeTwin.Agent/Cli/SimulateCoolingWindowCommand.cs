@@ -7,9 +7,10 @@ namespace EdgeTwin.Agent.Cli;
 
 /// <summary>
 /// <c>edgetwin simulate cooling-maintenance-window --unit crac1 --minutes 240 [--step-min 30] [--within-h 24]
-/// (--config FILE --history CSV | --demo-seed N) [--json]</c>: when over the next day to stop cooling units for a planned
-/// repair with the most margin, every start on a grid run through the twin with the load's daily profile. A what-if on
-/// the twin: nothing is sent to any device. Exit codes: 0 done, 2 bad arguments or input.
+/// [--non-critical R1,R2] (--config FILE --history CSV | --demo-seed N) [--json]</c>: when over the next day to stop
+/// cooling units for a planned repair with the most margin, every start on a grid run through the twin with the load's
+/// daily profile; when no start holds, what would (a shorter stop, measures for the whole stop). A what-if on the twin:
+/// nothing is sent to any device. Exit codes: 0 done, 2 bad arguments or input.
 /// </summary>
 internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
 {
@@ -25,11 +26,13 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
             .Between(TwinScenarios.MinWindowStepMin, 24 * 60);
         var within = new Option<double>("--within-h") { Description = "Latest start tried, in hours from now (0–48).", DefaultValueFactory = _ => 24 }
             .Between(0, CoolingWindowOptions.MaxWithin.TotalHours);
+        var nonCritical = new Option<string[]>("--non-critical") { Description = "Racks whose load may be shut down for the stop, when no start holds without (repeat or comma-separate)." };
         var command = new Command("cooling-maintenance-window", "Best time over the next day to stop cooling units for a repair, and how the room holds.");
         command.Options.Add(unit);
         command.Options.Add(minutes);
         command.Options.Add(step);
         command.Options.Add(within);
+        command.Options.Add(nonCritical);
         source.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
@@ -43,7 +46,7 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
                 parse,
                 source,
                 "simulate cooling-maintenance-window",
-                twin => TwinScenarios.CoolingWindow(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(minutes), parse.GetValue(step), parse.GetValue(within)),
+                twin => TwinScenarios.CoolingWindow(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(minutes), parse.GetValue(step), parse.GetValue(within), TwinScenarios.Ids(parse.GetValue(nonCritical))),
                 WriteAsync).ConfigureAwait(false);
         });
         return command;
@@ -58,6 +61,22 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
         {
             var mark = ReferenceEquals(c, r.Best) ? "  <- best" : string.Empty;
             await output.WriteLineAsync($"{c.StartInSeconds / 3600,7:0.0} h {c.ZoneLoadKw,8:0.0} {c.PeakInletC,6:0.0} {c.HottestRack,-10} {TwinCliSource.Minutes(c.TimeTo32Seconds),10} {TwinCliSource.Minutes(c.TimeToShutdownSeconds),12} {Racks(c.RacksAt32C)}{mark}").ConfigureAwait(false);
+        }
+
+        if (r.Remedies is { } remedies)
+        {
+            await output.WriteLineAsync(remedies.LongestHoldingOutageSeconds is { } longest
+                ? $"shorter stop: at most {CoolingMaintenanceWindow.Duration(longest)} holds, starting in {remedies.LongestHoldingStartInSeconds / 3600:0.0} h"
+                : $"shorter stop: not even {CoolingMaintenanceWindow.ShorterStopStep.TotalMinutes:0} min holds").ConfigureAwait(false);
+            if (remedies.Measures.Count > 0)
+            {
+                await output.WriteLineAsync($"measures for the whole stop, each tried at {remedies.Measures[0].StartsTried} of the starts:").ConfigureAwait(false);
+                await output.WriteLineAsync($"{"rank",4} {"action",-26} {"hold",7} {"best in",8} {"peak",6} {"to 32 °C",10} description").ConfigureAwait(false);
+                foreach (var m in remedies.Measures)
+                {
+                    await output.WriteLineAsync($"{m.Rank,4} {m.Action,-26} {$"{m.StartsHolding}/{m.StartsTried}",7} {m.Best.StartInSeconds / 3600,6:0.0} h {m.Best.PeakInletC,6:0.0} {TwinCliSource.Minutes(m.Best.TimeTo32Seconds),10} {m.Description}").ConfigureAwait(false);
+                }
+            }
         }
 
         foreach (var a in r.Assumptions)

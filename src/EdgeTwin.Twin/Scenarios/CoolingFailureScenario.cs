@@ -179,77 +179,9 @@ public static class CoolingFailureScenario
 
     private static List<MitigationStep> Plan(ZoneThermalModel model, ZoneFrame now, CoolingFailureOptions options, ZoneForecast baseline)
     {
-        var zone = model.Zone;
-        var s = model.Settings;
         var horizon = baseline.HorizonSeconds;
         var reference = baseline.First32Seconds ?? baseline.FirstShutdownSeconds;
-        var candidates = new List<(string Action, IReadOnlyList<string> Targets, string Description, Action<ForecastActions> Apply)>();
-        var remaining = Enumerable.Range(0, zone.Units.Count).Where(j => now.UnitRunning[j] && !options.FailedUnits.Contains(zone.Units[j].Id)).ToList();
-        if (remaining.Count > 0)
-        {
-            var ids = remaining.Select(j => zone.Units[j].Id).ToList();
-            candidates.Add(("raise_fans_lower_setpoints", ids, $"set the remaining units ({string.Join(", ", ids)}) to 100 % fan speed and lower their supply set point by 3 K (not below {s.MinSupplySetpointC:0} °C)", a =>
-            {
-                foreach (var j in remaining)
-                {
-                    a.FanSpeed[j] = 1;
-                    a.SetpointC[j] = Math.Max(s.MinSupplySetpointC, model.UnitSetpointC[j] - 3);
-                }
-            }));
-        }
-
-        candidates.Add(("open_containment", [zone.Id], $"open doors and containment of {zone.Id} to the neighbouring space (assumed {s.OpenDoorsUaKwPerK:0.0} kW/K at {model.OutsideC:0} °C)", a => a.ExtraUaKwPerK = s.OpenDoorsUaKwPerK));
-
-        // The racks that cross 32 °C first carry the cap/migrate steps.
-        var hottest = baseline.Racks.Where(r => r.SecondsTo32 is not null).OrderBy(r => r.SecondsTo32).Take(5).Select(r => zone.RackIndex(r.Rack)).ToList();
-        if (hottest.Count == 0)
-        {
-            hottest = [.. baseline.Racks.OrderByDescending(r => r.PeakInletC).Take(3).Select(r => zone.RackIndex(r.Rack))];
-        }
-
-        var hotIds = hottest.Select(i => zone.Racks[i].Id).ToList();
-        candidates.Add(("cap_load", hotIds, $"cap the IT load of {string.Join(", ", hotIds)} to 50 %", a =>
-        {
-            foreach (var i in hottest)
-            {
-                a.RackPowerScale[i] = 0.5;
-            }
-        }));
-
-        var coolest = baseline.Racks.Where(r => r.SecondsTo32 is null).OrderBy(r => r.PeakInletC).Take(Math.Max(1, hottest.Count)).Select(r => zone.RackIndex(r.Rack)).ToList();
-        if (coolest.Count > 0)
-        {
-            var coolIds = coolest.Select(i => zone.Racks[i].Id).ToList();
-            candidates.Add(("migrate_load", [.. hotIds.Concat(coolIds)], $"migrate half the load of {string.Join(", ", hotIds)} to {string.Join(", ", coolIds)}", a =>
-            {
-                var moved = 0.0;
-                foreach (var i in hottest)
-                {
-                    var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
-                    moved += 0.5 * p;
-                    a.RackPowerScale[i] = 0.5;
-                }
-
-                foreach (var i in coolest)
-                {
-                    a.RackExtraKw[i] += moved / coolest.Count;
-                }
-            }));
-        }
-
-        var shed = options.NonCriticalRacks.Select(zone.RackIndex).Where(i => i >= 0).ToList();
-        if (shed.Count > 0)
-        {
-            var shedIds = shed.Select(i => zone.Racks[i].Id).ToList();
-            candidates.Add(("shed_load", shedIds, $"shut down the non-critical load on {string.Join(", ", shedIds)}", a =>
-            {
-                foreach (var i in shed)
-                {
-                    a.RackPowerScale[i] = 0;
-                }
-            }));
-        }
-
+        var candidates = Mitigations(model, now, options.FailedUnits, baseline, options.NonCriticalRacks);
         var steps = new List<(string Action, IReadOnlyList<string> Targets, string Description, double Gained, bool Prevents)>();
         foreach (var c in candidates)
         {
@@ -266,6 +198,88 @@ public static class CoolingFailureScenario
             .OrderByDescending(x => x.Prevents)
             .ThenByDescending(x => x.Gained)
             .Select((x, k) => new MitigationStep(k + 1, x.Action, x.Targets, x.Description, Math.Round(x.Gained, 1), x.Prevents))];
+    }
+
+    /// <summary>A measure an operator can take against a cooling stop, and how it changes a forecast.</summary>
+    internal sealed record Mitigation(string Action, IReadOnlyList<string> Targets, string Description, Action<ForecastActions> Apply);
+
+    /// <summary>
+    /// The measures against the stop of <paramref name="stoppedUnits"/>, their racks chosen from <paramref name="reference"/>
+    /// (the forecast without measures): the racks that cross 32 °C first (else the hottest) are capped or relieved, the
+    /// coolest take load moved to them.
+    /// </summary>
+    internal static List<Mitigation> Mitigations(ZoneThermalModel model, ZoneFrame now, IReadOnlyList<string> stoppedUnits, ZoneForecast reference, IReadOnlyList<string> nonCriticalRacks)
+    {
+        var zone = model.Zone;
+        var s = model.Settings;
+        var candidates = new List<Mitigation>();
+        var remaining = Enumerable.Range(0, zone.Units.Count).Where(j => now.UnitRunning[j] && !stoppedUnits.Contains(zone.Units[j].Id)).ToList();
+        if (remaining.Count > 0)
+        {
+            var ids = remaining.Select(j => zone.Units[j].Id).ToList();
+            candidates.Add(new("raise_fans_lower_setpoints", ids, $"set the remaining units ({string.Join(", ", ids)}) to 100 % fan speed and lower their supply set point by 3 K (not below {s.MinSupplySetpointC:0} °C)", a =>
+            {
+                foreach (var j in remaining)
+                {
+                    a.FanSpeed[j] = 1;
+                    a.SetpointC[j] = Math.Max(s.MinSupplySetpointC, model.UnitSetpointC[j] - 3);
+                }
+            }));
+        }
+
+        candidates.Add(new("open_containment", [zone.Id], $"open doors and containment of {zone.Id} to the neighbouring space (assumed {s.OpenDoorsUaKwPerK:0.0} kW/K at {model.OutsideC:0} °C)", a => a.ExtraUaKwPerK = s.OpenDoorsUaKwPerK));
+
+        // The racks that cross 32 °C first carry the cap/migrate steps.
+        var hottest = reference.Racks.Where(r => r.SecondsTo32 is not null).OrderBy(r => r.SecondsTo32).Take(5).Select(r => zone.RackIndex(r.Rack)).ToList();
+        if (hottest.Count == 0)
+        {
+            hottest = [.. reference.Racks.OrderByDescending(r => r.PeakInletC).Take(3).Select(r => zone.RackIndex(r.Rack))];
+        }
+
+        var hotIds = hottest.Select(i => zone.Racks[i].Id).ToList();
+        candidates.Add(new("cap_load", hotIds, $"cap the IT load of {string.Join(", ", hotIds)} to 50 %", a =>
+        {
+            foreach (var i in hottest)
+            {
+                a.RackPowerScale[i] = 0.5;
+            }
+        }));
+
+        var coolest = reference.Racks.Where(r => r.SecondsTo32 is null).OrderBy(r => r.PeakInletC).Take(Math.Max(1, hottest.Count)).Select(r => zone.RackIndex(r.Rack)).ToList();
+        if (coolest.Count > 0)
+        {
+            var coolIds = coolest.Select(i => zone.Racks[i].Id).ToList();
+            candidates.Add(new("migrate_load", [.. hotIds.Concat(coolIds)], $"migrate half the load of {string.Join(", ", hotIds)} to {string.Join(", ", coolIds)}", a =>
+            {
+                var moved = 0.0;
+                foreach (var i in hottest)
+                {
+                    var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+                    moved += 0.5 * p;
+                    a.RackPowerScale[i] = 0.5;
+                }
+
+                foreach (var i in coolest)
+                {
+                    a.RackExtraKw[i] += moved / coolest.Count;
+                }
+            }));
+        }
+
+        var shed = nonCriticalRacks.Select(zone.RackIndex).Where(i => i >= 0).ToList();
+        if (shed.Count > 0)
+        {
+            var shedIds = shed.Select(i => zone.Racks[i].Id).ToList();
+            candidates.Add(new("shed_load", shedIds, $"shut down the non-critical load on {string.Join(", ", shedIds)}", a =>
+            {
+                foreach (var i in shed)
+                {
+                    a.RackPowerScale[i] = 0;
+                }
+            }));
+        }
+
+        return candidates;
     }
 
     private static double? Round(double? seconds) => seconds is { } v ? Math.Round(v, 1) : null;

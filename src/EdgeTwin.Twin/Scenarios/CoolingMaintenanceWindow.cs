@@ -20,6 +20,25 @@ public sealed record CoolingWindowCandidate(
     public bool Holds => RacksAt32C.Count == 0;
 }
 
+/// <summary>A measure taken for the whole of a planned stop, and how the starts then fare (tried at <see cref="StartsTried"/> of them).</summary>
+public sealed record CoolingWindowMeasure(
+    [property: JsonPropertyName("rank")] int Rank,
+    [property: JsonPropertyName("action")] string Action,
+    [property: JsonPropertyName("targets")] IReadOnlyList<string> Targets,
+    [property: JsonPropertyName("description")] string Description,
+    [property: JsonPropertyName("starts_holding")] int StartsHolding,
+    [property: JsonPropertyName("starts_tried")] int StartsTried,
+    [property: JsonPropertyName("best")] CoolingWindowCandidate Best);
+
+/// <summary>
+/// What would make a planned stop hold when no start does: a shorter stop (the longest that holds, at the start that
+/// leaves the most time), or measures taken for the whole stop, each alone and, when none holds alone, all together.
+/// </summary>
+public sealed record CoolingWindowRemedies(
+    [property: JsonPropertyName("longest_holding_outage_s")] double? LongestHoldingOutageSeconds,
+    [property: JsonPropertyName("longest_holding_start_in_s")] double LongestHoldingStartInSeconds,
+    [property: JsonPropertyName("measures")] IReadOnlyList<CoolingWindowMeasure> Measures);
+
 public sealed record CoolingWindowResult(
     [property: JsonPropertyName("scenario")] string Scenario,
     [property: JsonPropertyName("zone")] string Zone,
@@ -41,6 +60,10 @@ public sealed record CoolingWindowResult(
 
     [JsonPropertyName("assumptions")]
     public IReadOnlyList<string> Assumptions { get; init; } = [];
+
+    /// <summary>When no start holds: what would (null when one does, or when not asked for).</summary>
+    [JsonPropertyName("remedies")]
+    public CoolingWindowRemedies? Remedies { get; init; }
 }
 
 /// <summary>Options of a <c>cooling_maintenance_window</c> what-if.</summary>
@@ -65,6 +88,12 @@ public sealed record CoolingWindowOptions
 
     /// <summary>A start holds when no rack reaches 32 °C in the expected forecast nor this many σ up (as <see cref="CoolingFailureOptions.RiskSigmas"/>).</summary>
     public double RiskSigmas { get; init; } = 0.5;
+
+    /// <summary>Racks whose load may be shut down for the stop (a <c>shed_load</c> measure); empty: none.</summary>
+    public IReadOnlyList<string> NonCriticalRacks { get; init; } = [];
+
+    /// <summary>When no start holds, look for what would (<see cref="CoolingWindowResult.Remedies"/>).</summary>
+    public bool PlanRemedies { get; init; } = true;
 }
 
 /// <summary>
@@ -111,7 +140,7 @@ public static class CoolingMaintenanceWindow
         var candidates = new List<CoolingWindowCandidate>(count);
         for (var k = 0; k < count; k++)
         {
-            candidates.Add(Candidate(model, now, failure, options, k * options.Step.TotalSeconds));
+            candidates.Add(Candidate(model, now, failure, options, k * options.Step.TotalSeconds, options.Outage, apply: null));
         }
 
         var ranked = candidates.OrderBy(c => c, Ranking).ToList();
@@ -120,7 +149,71 @@ public static class CoolingMaintenanceWindow
             ModelBasis = model.RestsOnDefaults ? "defaults" : "fitted",
             LoadProfile = model.HasLoadProfile,
             Assumptions = [.. model.Assumptions],
+            Remedies = options.PlanRemedies && !ranked[0].Holds ? Remedies(model, now, failure, options, candidates, ranked[0]) : null,
         };
+    }
+
+    /// <summary>Most starts a measure is tried at (every k-th of the grid, the best start among them), to bound the cost.</summary>
+    public const int MaxStartsPerMeasure = 25;
+
+    /// <summary>A shorter stop is looked for in whole multiples of this (a planner's granularity).</summary>
+    public static readonly TimeSpan ShorterStopStep = TimeSpan.FromMinutes(5);
+
+    private static CoolingWindowRemedies Remedies(ZoneThermalModel model, ZoneFrame now, CoolingFailureOptions failure, CoolingWindowOptions options, List<CoolingWindowCandidate> candidates, CoolingWindowCandidate best)
+    {
+        // The longest stop that holds at the start leaving the most time: it cannot reach that start's first crossing
+        // (which happens while the units are still stopped), and holding shrinks with the stop, so bisect below it.
+        var steps = (int)Math.Floor(Math.Min(best.TimeTo32Seconds ?? options.Outage.TotalSeconds, options.Outage.TotalSeconds) / ShorterStopStep.TotalSeconds);
+        int lo = 0, hi = steps;
+        while (lo < hi)
+        {
+            var mid = (lo + hi + 1) / 2;
+            if (Candidate(model, now, failure, options, best.StartInSeconds, mid * ShorterStopStep, apply: null).Holds)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        // Measures for the whole stop, their racks chosen on the best start's forecast without them.
+        var reference = ThermalForecast.Run(model, now, Actions(model, failure, options.Outage, best.StartInSeconds, 0));
+        var mitigations = CoolingFailureScenario.Mitigations(model, now, options.Units, reference, options.NonCriticalRacks);
+        var every = (int)Math.Ceiling(candidates.Count / (double)MaxStartsPerMeasure);
+        var starts = candidates.Where((c, k) => k % every == 0 || ReferenceEquals(c, best)).Select(c => c.StartInSeconds).ToList();
+        var measures = new List<(CoolingFailureScenario.Mitigation Measure, int Holding, CoolingWindowCandidate Best)>();
+        foreach (var m in mitigations)
+        {
+            measures.Add(Measure(m, m.Apply));
+        }
+
+        if (mitigations.Count > 1 && measures.All(m => m.Holding == 0))
+        {
+            var all = new CoolingFailureScenario.Mitigation("all_measures", [.. mitigations.SelectMany(m => m.Targets).Distinct(StringComparer.Ordinal)], "all of them together: " + string.Join("; ", mitigations.Select(m => m.Description)), a =>
+            {
+                foreach (var m in mitigations)
+                {
+                    m.Apply(a);
+                }
+            });
+            measures.Add(Measure(all, all.Apply));
+        }
+
+        return new CoolingWindowRemedies(
+            lo > 0 ? lo * ShorterStopStep.TotalSeconds : null,
+            best.StartInSeconds,
+            [.. measures
+                .OrderByDescending(x => x.Holding)
+                .ThenBy(x => x.Best, Ranking)
+                .Select((x, k) => new CoolingWindowMeasure(k + 1, x.Measure.Action, x.Measure.Targets, x.Measure.Description, x.Holding, starts.Count, x.Best))]);
+
+        (CoolingFailureScenario.Mitigation, int, CoolingWindowCandidate) Measure(CoolingFailureScenario.Mitigation m, Action<ForecastActions> apply)
+        {
+            var tried = starts.Select(start => Candidate(model, now, failure, options, start, options.Outage, apply)).ToList();
+            return (m, tried.Count(c => c.Holds), tried.OrderBy(c => c, Ranking).First());
+        }
     }
 
     /// <summary>Better first: holds, then the later first rack at 32 °C (never is latest), then the lower peak, then the sooner start.</summary>
@@ -156,7 +249,8 @@ public static class CoolingMaintenanceWindow
         {
             return Inv($"no start within {result.Candidates[^1].StartInSeconds / 3600:0.#} h keeps every rack below 32 °C with {stop}; the most time: start {Start(best)}, {best.RacksAt32C[0]} at 32 °C {Minutes(best.TimeTo32Seconds!.Value)} in")
                 + (best.TimeToShutdownSeconds is { } s ? Inv($", thermal shutdown {Minutes(s)} in") : string.Empty)
-                + Inv($" (zone load {best.ZoneLoadKw:0.#} kW); the least: start {Start(worst)}, {Minutes(worst.TimeTo32Seconds!.Value)} in");
+                + Inv($" (zone load {best.ZoneLoadKw:0.#} kW); the least: start {Start(worst)}, {Minutes(worst.TimeTo32Seconds!.Value)} in")
+                + (result.Remedies is { } remedies ? "; " + DescribeRemedies(result, remedies, Start) : string.Empty);
         }
 
         var of = holding == result.Candidates.Count ? "every start holds"
@@ -166,6 +260,33 @@ public static class CoolingMaintenanceWindow
             ? Inv($"; the warmest: start {Start(worst)}, peak {worst.HottestRack} {worst.PeakInletC:0.0} °C")
             : Inv($"; the worst: start {Start(worst)}, {worst.RacksAt32C[0]} at 32 °C {Minutes(worst.TimeTo32Seconds!.Value)} in");
         return Inv($"best start for {stop}: {Start(best)}, no rack reaches 32 °C (peak {best.HottestRack} {best.PeakInletC:0.0} °C, zone load {best.ZoneLoadKw:0.#} kW); {of}") + tail;
+    }
+
+    /// <summary>
+    /// "to hold, stop for at most 45 min, starting in 13 h; or, for the whole 6 h, open doors …: 4 of 25 starts hold, the
+    /// best in 13 h with peak A02 29.1 °C; also holding: cap_load".
+    /// </summary>
+    private static string DescribeRemedies(CoolingWindowResult result, CoolingWindowRemedies remedies, Func<CoolingWindowCandidate, string> start)
+    {
+        var shorter = remedies.LongestHoldingOutageSeconds is { } s
+            ? Inv($"to hold, stop for at most {Hours(s)}, starting {start(result.Candidates.First(c => c.StartInSeconds == remedies.LongestHoldingStartInSeconds))}")
+            : Inv($"not even a {Hours(ShorterStopStep.TotalSeconds)} stop holds");
+        var holding = remedies.Measures.Where(m => m.StartsHolding > 0).ToList();
+        if (holding.Count > 0)
+        {
+            var top = holding[0];
+            var others = holding.Count > 1 ? "; also holding: " + string.Join(", ", holding.Skip(1).Select(m => m.Action)) : string.Empty;
+            return shorter + Inv($"; or, for the whole {Hours(result.OutageSeconds)}, {top.Description}: {top.StartsHolding} of {top.StartsTried} starts hold, the best {start(top.Best)} with peak {top.Best.HottestRack} {top.Best.PeakInletC:0.0} °C{others}");
+        }
+
+        if (remedies.Measures.Count == 0)
+        {
+            return shorter;
+        }
+
+        var most = remedies.Measures[0];
+        var which = most.Action == "all_measures" ? "not even all of them together" : Inv($"the best, {most.Action}");
+        return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)} no measure holds ({which}: {most.Best.RacksAt32C[0]} at 32 °C {Minutes(most.Best.TimeTo32Seconds!.Value)} in, starting {start(most.Best)}): plan extra cooling");
     }
 
     /// <summary>The holding starts as spans of consecutive ones: "12–15 h, 23 h".</summary>
@@ -191,19 +312,29 @@ public static class CoolingMaintenanceWindow
         return string.Join(", ", spans);
     }
 
-    private static string Hours(double seconds) => seconds % 3600 == 0 ? Inv($"{seconds / 3600:0} h") : Inv($"{seconds / 60:0} min");
+    /// <summary>A stop's length as a planner writes it: "4 h", "45 min", "6 h 55 min".</summary>
+    public static string Duration(double seconds) => Hours(seconds);
+
+    private static string Hours(double seconds) =>
+        seconds % 3600 == 0 ? Inv($"{seconds / 3600:0} h")
+        : seconds < 3600 ? Inv($"{seconds / 60:0} min")
+        : Inv($"{Math.Floor(seconds / 3600):0} h {(seconds % 3600) / 60:0} min");
 
     private static string Minutes(double seconds) => seconds < 120 ? Inv($"{seconds:0} s") : Inv($"{seconds / 60:0.0} min");
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    private static CoolingWindowCandidate Candidate(ZoneThermalModel model, ZoneFrame now, CoolingFailureOptions failure, CoolingWindowOptions options, double startIn)
+    private static CoolingWindowCandidate Candidate(ZoneThermalModel model, ZoneFrame now, CoolingFailureOptions failure, CoolingWindowOptions options, double startIn, TimeSpan outage, Action<ForecastActions>? apply)
     {
-        var expected = ThermalForecast.Run(model, now, Actions(model, failure, options, startIn, 0));
+        var actions = Actions(model, failure, outage, startIn, 0);
+        apply?.Invoke(actions);
+        var expected = ThermalForecast.Run(model, now, actions);
         ZoneForecast? band = null;
         if (options.RiskSigmas > 0 && expected.Racks.Any(r => r.SecondsTo32 is null))
         {
-            band = ThermalForecast.Run(model, now, Actions(model, failure, options, startIn, options.RiskSigmas));
+            var upper = Actions(model, failure, outage, startIn, options.RiskSigmas);
+            apply?.Invoke(upper);
+            band = ThermalForecast.Run(model, now, upper);
         }
 
         var at32 = new List<(string Rack, double Seconds)>();
@@ -227,13 +358,13 @@ public static class CoolingMaintenanceWindow
             Math.Round(ZoneLoadKw(model, now, startIn), 1));
     }
 
-    private static ForecastActions Actions(ZoneThermalModel model, CoolingFailureOptions failure, CoolingWindowOptions options, double startIn, double sigmas)
+    private static ForecastActions Actions(ZoneThermalModel model, CoolingFailureOptions failure, TimeSpan outage, double startIn, double sigmas)
     {
         var actions = CoolingFailureScenario.Failure(model, failure);
         actions.FollowLoadProfile = true;
         actions.FailAfter = TimeSpan.FromSeconds(startIn);
-        actions.Outage = options.Outage;
-        actions.Horizon = options.Outage + Tail;
+        actions.Outage = outage;
+        actions.Horizon = outage + Tail;
         actions.UncertaintySigmas = sigmas;
         return actions;
     }

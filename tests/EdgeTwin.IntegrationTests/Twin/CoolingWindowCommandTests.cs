@@ -32,6 +32,39 @@ public sealed class CoolingWindowCommandTests
         Assert.Equal(best.GetProperty("racks_at_32c").GetArrayLength() == 0, best.GetProperty("holds").GetBoolean());
     }
 
+    /// <summary>
+    /// An 8 h stop of crac1 holds at no start on the demo site; the command then prints what would: the longest stop that
+    /// holds, and the measures for the whole stop with how many starts each makes hold, the non-critical racks' shedding
+    /// among them (in the JSON too).
+    /// </summary>
+    [Fact]
+    public async Task Without_a_holding_start_the_command_prints_the_shorter_stop_and_the_measures()
+    {
+        string[] args = ["simulate", "cooling-maintenance-window", "--demo-seed", "7", "--unit", "crac1", "--minutes", "480", "--step-min", "120", "--non-critical", "A06,B06"];
+        var (exit, output, error) = await InProcessCli.RunAsync(args);
+
+        Assert.True(exit == 0, error);
+        TestContext.Current.TestOutputHelper?.WriteLine(output);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("no start within 24 h keeps every rack below 32 °C with crac1 stopped for 8 h; ", lines[1], StringComparison.Ordinal);
+        Assert.Contains("; to hold, stop for at most ", lines[1], StringComparison.Ordinal);
+        Assert.Single(lines, l => l.StartsWith("shorter stop: at most ", StringComparison.Ordinal));
+        Assert.Contains("measures for the whole stop, each tried at 13 of the starts:", lines);
+        var shed = Assert.Single(lines, l => l.Contains(" shed_load ", StringComparison.Ordinal));
+        Assert.EndsWith("shut down the non-critical load on A06, B06", shed, StringComparison.Ordinal);
+
+        (exit, output, error) = await InProcessCli.RunAsync([.. args, "--json"]);
+        Assert.True(exit == 0, error);
+        var remedies = JsonDocument.Parse(output).RootElement.GetProperty("remedies");
+        var longest = remedies.GetProperty("longest_holding_outage_s").GetDouble();
+        Assert.Equal(0, longest % 300);
+        Assert.InRange(longest, 300, 8 * 3600 - 300);
+        var measures = remedies.GetProperty("measures").EnumerateArray().ToList();
+        Assert.Contains(measures, m => m.GetProperty("action").GetString() == "shed_load");
+        Assert.All(measures, m => Assert.Equal(13, m.GetProperty("starts_tried").GetInt32()));
+        Assert.Equal(measures.Select(m => m.GetProperty("starts_holding").GetInt32()).OrderDescending(), measures.Select(m => m.GetProperty("starts_holding").GetInt32()));
+    }
+
     [Theory]
     [InlineData("--minutes must be from 1 to 1440, got 2000", "--unit", "crac1", "--minutes", "2000")]
     [InlineData("--step-min must be from 5 to 1440, got 1", "--unit", "crac1", "--minutes", "60", "--step-min", "1")]

@@ -102,6 +102,13 @@ public sealed class TwinRequestServerTests
         Assert.Equal("ok", window.Status);
         Assert.Equal(TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, [unit], 120, 240, 24)), window.Payload);
         Assert.Equal(7, JsonDocument.Parse(window.Payload).RootElement.GetProperty("candidates").GetArrayLength());
+        // A 10 h repair, which no start survives there, with a rack whose load may be shut down: the answer carries what would hold.
+        var shedRack = twin.Zones.First(m => m.Zone.Units.Any(u => u.Id == unit)).Zone.Racks[^1].Id;
+        var longRepair = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_maintenance_window", $$"""{"units":["{{unit}}"],"minutes":600,"step_min":240,"non_critical":["{{shedRack}}"]}""");
+        Assert.Equal("ok", longRepair.Status);
+        Assert.Equal(TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, [unit], 600, 240, 24, [shedRack])), longRepair.Payload);
+        var measures = JsonDocument.Parse(longRepair.Payload).RootElement.GetProperty("remedies").GetProperty("measures").EnumerateArray();
+        Assert.Contains(measures, m => m.GetProperty("action").GetString() == "shed_load" && m.GetProperty("targets")[0].GetString() == shedRack);
 
         // Each answer is also an event on the outbox path.
         await WaitUntilAsync(() => events.Items.Count(e => e.Source.StartsWith("twin_request/", StringComparison.Ordinal)) >= 12, "12 twin_request events");

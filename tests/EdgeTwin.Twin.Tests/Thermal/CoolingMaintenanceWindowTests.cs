@@ -136,9 +136,89 @@ public sealed class CoolingMaintenanceWindowTests
         var result = new CoolingWindowResult(CoolingMaintenanceWindow.Name, "room1", ["crac1"], 5400, 3600, starts[1], starts[2], starts, 0.1);
 
         Assert.Equal(
-            "best start for crac1 stopped for 90 min: in 1 h, no rack reaches 32 °C (peak A01 27.5 °C, zone load 50 kW); 3 of 4 starts hold (in 0–1 h, 3 h); the worst: start in 2 h, A01 at 32 °C 30.0 min in",
+            "best start for crac1 stopped for 1 h 30 min: in 1 h, no rack reaches 32 °C (peak A01 27.5 °C, zone load 50 kW); 3 of 4 starts hold (in 0–1 h, 3 h); the worst: start in 2 h, A01 at 32 °C 30.0 min in",
             CoolingMaintenanceWindow.Describe(result));
         Assert.Equal([starts[1], starts[0], starts[3], starts[2]], starts.Order(CoolingMaintenanceWindow.Ranking));
+    }
+
+    /// <summary>
+    /// The one-rack room with a 60 min stop reaches 32 °C at 2122 s, so it does not hold; what would: a stop of at most
+    /// 35 min (T(2100 s) = 31.94 °C; 40 min crosses), or for the whole hour opened doors (U 0.5 + 1.5 kW/K: T∞ = 27 °C,
+    /// τ = 1000 s, T(3600 s) = 26.95 °C) or the rack capped to 50 % (T∞ = 32 °C, T(3600 s) = 29.15 °C): both hold, the doors
+    /// with the lower peak first. The room has no other unit to raise and no cooler rack to move load to.
+    /// </summary>
+    [Fact]
+    public void When_no_start_holds_the_remedies_are_a_shorter_stop_and_the_measures_that_hold()
+    {
+        var (model, frame) = ThermalAnalyticTests.AnalyticRoom();
+
+        var r = CoolingMaintenanceWindow.Run(model, frame, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromHours(1), Within = TimeSpan.Zero, RiskSigmas = 0 });
+
+        Assert.False(r.Best.Holds);
+        var remedies = Assert.IsType<CoolingWindowRemedies>(r.Remedies);
+        Assert.Equal(35 * 60, remedies.LongestHoldingOutageSeconds);
+        Assert.Equal(0, remedies.LongestHoldingStartInSeconds);
+        Assert.Equal(["open_containment", "cap_load"], remedies.Measures.Select(m => m.Action));
+        Assert.All(remedies.Measures, m => Assert.Equal((1, 1), (m.StartsHolding, m.StartsTried)));
+        Assert.Equal(27 - (2 * Math.Exp(-3.6)), remedies.Measures[0].Best.PeakInletC, 0.05);
+        Assert.Equal(32 - (7 * Math.Exp(-0.9)), remedies.Measures[1].Best.PeakInletC, 0.05);
+        Assert.Equal(["R01"], remedies.Measures[1].Targets);
+        var text = CoolingMaintenanceWindow.Describe(r);
+        Assert.Contains("; to hold, stop for at most 35 min, starting in 0 h; or, for the whole 1 h, open doors and containment of ", text, StringComparison.Ordinal);
+        Assert.EndsWith(": 1 of 1 starts hold, the best in 0 h with peak R01 27.0 °C; also holding: cap_load", text, StringComparison.Ordinal);
+
+        var shorter = CoolingMaintenanceWindow.Run(model, frame, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromMinutes(35), Within = TimeSpan.Zero, RiskSigmas = 0 });
+        Assert.True(shorter.Best.Holds);
+        Assert.Null(shorter.Remedies);
+    }
+
+    /// <summary>
+    /// The simulated room without a holding start (seed 5, 6 racks, 2 units, crac1 stopped 4 h): the longest stop the
+    /// remedies name holds at their start when run as the stop asked for, and 5 min more does not; the measures are tried
+    /// at every start of the hourly grid and rank by how many hold.
+    /// </summary>
+    [Fact]
+    public void The_longest_holding_stop_holds_and_five_minutes_more_does_not()
+    {
+        var (model, now) = SimulatedRoom(seed: 5, racks: 6, units: 2);
+
+        var r = CoolingMaintenanceWindow.Run(model, now, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromHours(4), Step = TimeSpan.FromHours(1) });
+
+        var remedies = Assert.IsType<CoolingWindowRemedies>(r.Remedies);
+        Assert.Equal(r.Best.StartInSeconds, remedies.LongestHoldingStartInSeconds);
+        var longest = Assert.IsType<double>(remedies.LongestHoldingOutageSeconds);
+        Assert.InRange(longest, 300, r.Best.TimeTo32Seconds!.Value);
+        CoolingWindowCandidate At(double outageSeconds) => CoolingMaintenanceWindow.Run(model, now, new CoolingWindowOptions
+        {
+            Units = ["crac1"],
+            Outage = TimeSpan.FromSeconds(outageSeconds),
+            Step = TimeSpan.FromSeconds(Math.Max(1, remedies.LongestHoldingStartInSeconds)),
+            Within = TimeSpan.FromSeconds(remedies.LongestHoldingStartInSeconds),
+        }).Candidates[^1];
+        Assert.True(At(longest).Holds);
+        Assert.False(At(longest + 300).Holds);
+        Assert.Contains(remedies.Measures, m => m.Action == "raise_fans_lower_setpoints" && m.Targets.SequenceEqual(["crac2"]));
+        Assert.All(remedies.Measures, m => Assert.Equal(25, m.StartsTried));
+        Assert.Equal(remedies.Measures.Select(m => m.StartsHolding).OrderDescending(), remedies.Measures.Select(m => m.StartsHolding));
+        Assert.Equal(Enumerable.Range(1, remedies.Measures.Count), remedies.Measures.Select(m => m.Rank));
+        Assert.Contains(System.FormattableString.Invariant($"; to hold, stop for at most "), CoolingMaintenanceWindow.Describe(r), StringComparison.Ordinal);
+    }
+
+    /// <summary>No measure holds alone, nor all together: the sentence says so and asks for extra cooling.</summary>
+    [Fact]
+    public void When_nothing_holds_the_sentence_asks_for_extra_cooling()
+    {
+        CoolingWindowCandidate[] starts = [new(0, 36, "A01", 900, 2400, ["A01"], 3, 60), new(3600, 35, "A01", 1500, null, ["A01"], 3, 55)];
+        var all = new CoolingWindowCandidate(3600, 33, "A01", 4800, null, ["A01"], 2, 55);
+        var result = new CoolingWindowResult(CoolingMaintenanceWindow.Name, "room1", ["crac1"], 3 * 3600, 3600, starts[1], starts[0], starts, 0.1)
+        {
+            Remedies = new CoolingWindowRemedies(null, 3600, [new(1, "all_measures", ["room1", "A01"], "all of them together: …", 0, 2, all), new(2, "open_containment", ["room1"], "open doors …", 0, 2, starts[1])]),
+        };
+
+        Assert.Equal(
+            "no start within 1 h keeps every rack below 32 °C with crac1 stopped for 3 h; the most time: start in 1 h, A01 at 32 °C 25.0 min in (zone load 55 kW); the least: start in 0 h, 15.0 min in; "
+            + "not even a 5 min stop holds; for the whole 3 h no measure holds (not even all of them together: A01 at 32 °C 80.0 min in, starting in 1 h): plan extra cooling",
+            CoolingMaintenanceWindow.Describe(result));
     }
 
     private static (ZoneThermalModel Model, ZoneFrame Now) SimulatedRoom(int seed, int racks, int units)

@@ -77,7 +77,7 @@ internal static class TwinRequestHandler
     public static readonly IReadOnlyDictionary<string, string[]> Fields = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         [CoolingFailure] = ["units", "horizon_min", "non_critical"],
-        [CoolingWindow] = ["units", "minutes", "step_min", "within_h"],
+        [CoolingWindow] = ["units", "minutes", "step_min", "within_h", "non_critical"],
         [AddRack] = ["kw", "zone", "row", "next_to", "feeds"],
         [LoadChange] = ["rack", "delta_kw"],
         [FeedFailure] = ["element"],
@@ -310,7 +310,8 @@ internal static class TwinRequestHandler
             throw new TwinRequestException(TwinRequestErrors.InvalidField, "field 'step_min': " + tooMany, "step_min");
         }
 
-        return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, units, minutes, step, within));
+        var nonCritical = a.Ids("non_critical");
+        return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, units, minutes, step, within, nonCritical));
     }
 
     private static Func<SiteTwin, string> AddRackRun(Args a, out Func<ThermalZone, bool>? needs)

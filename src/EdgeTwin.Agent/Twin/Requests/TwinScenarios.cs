@@ -62,13 +62,14 @@ internal static class TwinScenarios
         }))];
 
     /// <summary><c>cooling_maintenance_window</c>: one result per zone holding a named unit (its units stop together).</summary>
-    public static IReadOnlyList<CoolingWindowResult> CoolingWindow(SiteTwin twin, IReadOnlyList<string> units, double minutes, double stepMin, double withinHours) =>
+    public static IReadOnlyList<CoolingWindowResult> CoolingWindow(SiteTwin twin, IReadOnlyList<string> units, double minutes, double stepMin, double withinHours, IReadOnlyList<string>? nonCritical = null) =>
         [.. UnitsByZone(twin, units, CoolingMaintenanceWindow.Name).Select(x => CoolingMaintenanceWindow.Run(twin.Zones[x.Zone], twin.Now[x.Zone], new CoolingWindowOptions
         {
             Units = x.Units,
             Outage = TimeSpan.FromMinutes(minutes),
             Step = TimeSpan.FromMinutes(stepMin),
             Within = TimeSpan.FromHours(withinHours),
+            NonCriticalRacks = nonCritical ?? [],
         }))];
 
     /// <summary>The named cooling units grouped by the zone that holds them; none, or an unknown one, is refused naming them.</summary>

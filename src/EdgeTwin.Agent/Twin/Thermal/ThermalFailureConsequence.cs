@@ -69,7 +69,7 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
             // With a known repair time the planner's next question is when to do it: the start over the next day with
             // the most margin. Unknown, there is no stop to place.
             var window = outage > TimeSpan.Zero
-                ? CoolingMaintenanceWindow.Run(twin.Zones[z], twin.Now[z], new CoolingWindowOptions { Units = [asset], Outage = horizon, Step = RepairWindowStep, Within = RepairWindowWithin })
+                ? CoolingMaintenanceWindow.Run(twin.Zones[z], twin.Now[z], new CoolingWindowOptions { Units = [asset], Outage = horizon, Step = RepairWindowStep, Within = RepairWindowWithin, NonCriticalRacks = _stage.NonCriticalRacks })
                 : null;
             return Describe(stops, result, source, window, twin.Now[z].TimeSeconds);
         }
@@ -131,6 +131,20 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
             attributes["repair_window_holds"] = best.Holds ? "true" : "false";
             attributes["repair_window_best_peak_inlet_c"] = Inv($"{best.PeakInletC:0.0}");
             attributes["repair_window_starts_holding"] = Inv($"{window.Candidates.Count(c => c.Holds)}/{window.Candidates.Count}");
+            if (window.Remedies is { } remedies)
+            {
+                // No start holds: what would, for the planner's choice between a shorter job and measures for the whole one.
+                if (remedies.LongestHoldingOutageSeconds is { } longest)
+                {
+                    attributes["repair_window_longest_holding_stop_h"] = Inv($"{longest / 3600:0.##}");
+                }
+
+                if (remedies.Measures.FirstOrDefault(m => m.StartsHolding > 0) is { } measure)
+                {
+                    attributes["repair_window_measure"] = measure.Action;
+                }
+            }
+
             summary += "; for the repair: " + CoolingMaintenanceWindow.Describe(window, onWallClock ? s => Inv($" ({At(s):HH:mm} UTC)") : null);
         }
 

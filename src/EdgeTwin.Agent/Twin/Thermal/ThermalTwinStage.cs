@@ -103,6 +103,9 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     /// <summary>The live twin (models, windows, metrics).</summary>
     public ThermalTwin Twin { get; }
 
+    /// <summary>Racks whose load a plan may shut down (<c>non_critical_racks</c>), for the what-ifs run outside the stage.</summary>
+    public IReadOnlyList<string> NonCriticalRacks => _options.NonCriticalRacks;
+
     /// <summary>The latest live cooling_failure result of a zone (null: no failure active).</summary>
     public CoolingFailureResult? ActivePrediction(int zone)
     {
