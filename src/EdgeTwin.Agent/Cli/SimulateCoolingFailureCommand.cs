@@ -51,7 +51,7 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
             await output.WriteLineAsync($"{rack.Rack,-10} {rack.InletNowC,9:0.0} {TwinCliSource.Minutes(rack.TimeTo27Seconds),10} {TwinCliSource.Minutes(rack.TimeTo32Seconds),10} {TwinCliSource.Minutes(rack.TimeToShutdownSeconds),12} {rack.PeakInletC,7:0.0}").ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync("mitigation plan (each step alone, minutes gained before the first rack reaches 32 °C):").ConfigureAwait(false);
+        await output.WriteLineAsync("mitigation plan (each step alone, and all together when none is enough; minutes gained before the first rack reaches 32 °C):").ConfigureAwait(false);
         foreach (var step in r.MitigationPlan)
         {
             await output.WriteLineAsync($"  {step.Rank}. {step.Description}: {(step.PreventsLimit ? "keeps every rack below the limit" : $"+{step.MinutesGained:0.0} min")}").ConfigureAwait(false);

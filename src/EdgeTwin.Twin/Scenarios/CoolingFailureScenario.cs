@@ -182,23 +182,43 @@ public static class CoolingFailureScenario
         var horizon = baseline.HorizonSeconds;
         var reference = baseline.First32Seconds ?? baseline.FirstShutdownSeconds;
         var candidates = Mitigations(model, now, options.FailedUnits, baseline, options.NonCriticalRacks);
-        var steps = new List<(string Action, IReadOnlyList<string> Targets, string Description, double Gained, bool Prevents)>();
-        foreach (var c in candidates)
+        (double Gained, bool Prevents) Evaluate(Action<ForecastActions> apply)
         {
             var actions = Failure(model, options);
-            c.Apply(actions);
+            apply(actions);
             var result = ThermalForecast.Run(model, now, actions);
             var after = baseline.First32Seconds is null ? result.FirstShutdownSeconds : result.First32Seconds;
             var prevents = reference is not null && after is null;
-            var gained = reference is null ? 0 : ((after ?? horizon) - reference.Value) / 60;
+            return (reference is null ? 0 : ((after ?? horizon) - reference.Value) / 60, prevents);
+        }
+
+        var steps = new List<(string Action, IReadOnlyList<string> Targets, string Description, double Gained, bool Prevents)>();
+        foreach (var c in candidates)
+        {
+            var (gained, prevents) = Evaluate(c.Apply);
             steps.Add((c.Action, c.Targets, c.Description, gained, prevents));
         }
 
-        return [.. steps
+        var plan = steps
             .OrderByDescending(x => x.Prevents)
             .ThenByDescending(x => x.Gained)
-            .Select((x, k) => new MitigationStep(k + 1, x.Action, x.Targets, x.Description, Math.Round(x.Gained, 1), x.Prevents))];
+            .Select((x, k) => new MitigationStep(k + 1, x.Action, x.Targets, x.Description, Math.Round(x.Gained, 1), x.Prevents))
+            .ToList();
+        if (candidates.Count > 1 && !plan.Any(x => x.PreventsLimit))
+        {
+            // No step is enough alone: the operator's next question is whether doing all of them is. Ranked last, as the
+            // step taken after the others, so the first step stays one thing to do.
+            var (gained, prevents) = Evaluate(a => candidates.ForEach(c => c.Apply(a)));
+            plan.Add(new MitigationStep(plan.Count + 1, AllMeasures, [.. candidates.SelectMany(c => c.Targets).Distinct(StringComparer.Ordinal)], Inv($"all {candidates.Count} steps together"), Math.Round(gained, 1), prevents));
+        }
+
+        return plan;
     }
+
+    /// <summary>The action of the plan's last step when no step alone keeps every rack below the limit: all of them at once.</summary>
+    public const string AllMeasures = "all_measures";
+
+    private static string Inv(FormattableString s) => s.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A measure an operator can take against a cooling stop, and how it changes a forecast.</summary>
     internal sealed record Mitigation(string Action, IReadOnlyList<string> Targets, string Description, Action<ForecastActions> Apply);

@@ -191,7 +191,7 @@ public static class CoolingMaintenanceWindow
 
         if (mitigations.Count > 1 && measures.All(m => m.Holding == 0))
         {
-            var all = new CoolingFailureScenario.Mitigation("all_measures", [.. mitigations.SelectMany(m => m.Targets).Distinct(StringComparer.Ordinal)], "all of them together: " + string.Join("; ", mitigations.Select(m => m.Description)), a =>
+            var all = new CoolingFailureScenario.Mitigation(CoolingFailureScenario.AllMeasures, [.. mitigations.SelectMany(m => m.Targets).Distinct(StringComparer.Ordinal)], "all of them together: " + string.Join("; ", mitigations.Select(m => m.Description)), a =>
             {
                 foreach (var m in mitigations)
                 {
@@ -285,7 +285,7 @@ public static class CoolingMaintenanceWindow
         }
 
         var most = remedies.Measures[0];
-        var which = most.Action == "all_measures" ? "not even all of them together" : Inv($"the best, {most.Action}");
+        var which = most.Action == CoolingFailureScenario.AllMeasures ? "not even all of them together" : Inv($"the best, {most.Action}");
         return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)} no measure holds ({which}: {most.Best.RacksAt32C[0]} at 32 °C {Minutes(most.Best.TimeTo32Seconds!.Value)} in, starting {start(most.Best)}): plan extra cooling");
     }
 

@@ -55,6 +55,30 @@ public sealed class ThermalAnalyticTests
         Assert.Equal(1, result.MitigationPlan[0].Rank);
     }
 
+    /// <summary>
+    /// The same room at 24 kW: no step is enough alone — opened doors (U 2 kW/K) level off at 34 °C and cross 32 °C at
+    /// 1000·ln(9/2) = 1504 s, the rack capped to 12 kW levels off at 46 °C and crosses at 4000·ln(21/14) = 1622 s (against
+    /// 676 s without either) — but together they level off at 28 °C: the plan ends with both together, which keeps every
+    /// rack below the limit, after the single steps (the first step stays one thing to do).
+    /// </summary>
+    [Fact]
+    public void When_no_step_is_enough_alone_the_plan_ends_with_all_of_them_together()
+    {
+        var (model, frame) = AnalyticRoom();
+        frame.RackPowerKw[0] = 24;
+
+        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], RiskSigmas = 0 });
+
+        Assert.Equal(4000 * Math.Log(45.0 / 38), result.Racks[0].TimeTo32Seconds!.Value, 676 * 0.01);
+        Assert.Equal(["cap_load", "open_containment", CoolingFailureScenario.AllMeasures], result.MitigationPlan.Select(s => s.Action));
+        Assert.Equal((1622 - 676) / 60.0, result.MitigationPlan[0].MinutesGained, 0.3);
+        Assert.Equal((1504 - 676) / 60.0, result.MitigationPlan[1].MinutesGained, 0.3);
+        Assert.All(result.MitigationPlan.Take(2), s => Assert.False(s.PreventsLimit));
+        var all = result.MitigationPlan[2];
+        Assert.Equal((3, "all 2 steps together", true), (all.Rank, all.Description, all.PreventsLimit));
+        Assert.Equal(["R01", "room1"], all.Targets.Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public void Shutdown_time_and_affected_servers_when_the_room_heats_past_the_limit()
     {
