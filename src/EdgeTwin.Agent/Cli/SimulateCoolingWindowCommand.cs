@@ -68,6 +68,9 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
             await output.WriteLineAsync(remedies.LongestHoldingOutageSeconds is { } longest
                 ? $"shorter stop: at most {CoolingMaintenanceWindow.Duration(longest)} holds, starting in {remedies.LongestHoldingStartInSeconds / 3600:0.0} h"
                 : $"shorter stop: not even {CoolingMaintenanceWindow.ShorterStopStep.TotalMinutes:0} min holds").ConfigureAwait(false);
+            await output.WriteLineAsync(remedies.HeatToRemoveKw is { } kw
+                ? $"heat to remove for the whole stop at that start: about {kw:0.#} kW (portable cooling, or load moved out of the room)"
+                : "heat to remove: the room does not hold even without its IT load").ConfigureAwait(false);
             if (remedies.Measures.Count > 0)
             {
                 await output.WriteLineAsync($"measures for the whole stop, each tried at {remedies.Measures[0].StartsTried} of the starts:").ConfigureAwait(false);

@@ -37,7 +37,16 @@ public sealed record CoolingWindowMeasure(
 public sealed record CoolingWindowRemedies(
     [property: JsonPropertyName("longest_holding_outage_s")] double? LongestHoldingOutageSeconds,
     [property: JsonPropertyName("longest_holding_start_in_s")] double LongestHoldingStartInSeconds,
-    [property: JsonPropertyName("measures")] IReadOnlyList<CoolingWindowMeasure> Measures);
+    [property: JsonPropertyName("measures")] IReadOnlyList<CoolingWindowMeasure> Measures)
+{
+    /// <summary>
+    /// Heat to take out of the room through the whole stop for it to hold at <see cref="LongestHoldingStartInSeconds"/>
+    /// (the zone's IT load lowered evenly until no rack reaches 32 °C): the size of portable cooling, or the load to move
+    /// out of the room; null when not even a room without IT load holds.
+    /// </summary>
+    [JsonPropertyName("heat_to_remove_kw")]
+    public double? HeatToRemoveKw { get; init; }
+}
 
 public sealed record CoolingWindowResult(
     [property: JsonPropertyName("scenario")] string Scenario,
@@ -178,6 +187,22 @@ public static class CoolingMaintenanceWindow
             }
         }
 
+        // The heat to remove: the largest even share of the load that holds (bisected; the room holds less the more it
+        // carries), its complement of the load at the start being what portable cooling must take out.
+        double? heatKw = null;
+        bool HoldsWith(double share) => Candidate(model, now, failure, options, best.StartInSeconds, options.Outage, a => Array.Fill(a.RackPowerScale, share)).Holds;
+        if (HoldsWith(0))
+        {
+            double holds = 0, fails = 1;
+            for (var k = 0; k < 10; k++)
+            {
+                var mid = (holds + fails) / 2;
+                (holds, fails) = HoldsWith(mid) ? (mid, fails) : (holds, mid);
+            }
+
+            heatKw = Math.Ceiling((1 - holds) * best.ZoneLoadKw * 10) / 10;
+        }
+
         // Measures for the whole stop, their racks chosen on the best start's forecast without them.
         var reference = ThermalForecast.Run(model, now, Actions(model, failure, options.Outage, best.StartInSeconds, 0));
         var mitigations = CoolingFailureScenario.Mitigations(model, now, options.Units, reference, options.NonCriticalRacks);
@@ -207,7 +232,10 @@ public static class CoolingMaintenanceWindow
             [.. measures
                 .OrderByDescending(x => x.Holding)
                 .ThenBy(x => x.Best, Ranking)
-                .Select((x, k) => new CoolingWindowMeasure(k + 1, x.Measure.Action, x.Measure.Targets, x.Measure.Description, x.Holding, starts.Count, x.Best))]);
+                .Select((x, k) => new CoolingWindowMeasure(k + 1, x.Measure.Action, x.Measure.Targets, x.Measure.Description, x.Holding, starts.Count, x.Best))])
+        {
+            HeatToRemoveKw = heatKw,
+        };
 
         (CoolingFailureScenario.Mitigation, int, CoolingWindowCandidate) Measure(CoolingFailureScenario.Mitigation m, Action<ForecastActions> apply)
         {
@@ -279,14 +307,15 @@ public static class CoolingMaintenanceWindow
             return shorter + Inv($"; or, for the whole {Hours(result.OutageSeconds)}, {top.Description}: {top.StartsHolding} of {top.StartsTried} starts hold, the best {start(top.Best)} with peak {top.Best.HottestRack} {top.Best.PeakInletC:0.0} °C{others}");
         }
 
+        var extraCooling = "plan extra cooling" + (remedies.HeatToRemoveKw is { } kw ? Inv($" of about {kw:0.#} kW (portable units) or move that much load out of the room") : string.Empty);
         if (remedies.Measures.Count == 0)
         {
-            return shorter;
+            return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)}, ") + extraCooling;
         }
 
         var most = remedies.Measures[0];
         var which = most.Action == CoolingFailureScenario.AllMeasures ? "not even all of them together" : Inv($"the best, {most.Action}");
-        return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)} no measure holds ({which}: {most.Best.RacksAt32C[0]} at 32 °C {Minutes(most.Best.TimeTo32Seconds!.Value)} in, starting {start(most.Best)}): plan extra cooling");
+        return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)} no measure holds ({which}: {most.Best.RacksAt32C[0]} at 32 °C {Minutes(most.Best.TimeTo32Seconds!.Value)} in, starting {start(most.Best)}): ") + extraCooling;
     }
 
     /// <summary>The holding starts as spans of consecutive ones: "12–15 h, 23 h".</summary>

@@ -82,12 +82,13 @@ public sealed class EventProducerSchemaTests
         var late = Start(13, 33.0, 9000);
         var none = new EdgeTwin.Twin.Scenarios.CoolingWindowResult("cooling_maintenance_window", "room1", ["crac1"], 14400, 3600, late, Start(3, 40.1, 1332), [Start(3, 40.1, 1332), late], 0.3)
         {
-            Remedies = new EdgeTwin.Twin.Scenarios.CoolingWindowRemedies(8700, 13 * 3600, [new(1, "cap_load", ["A03"], "cap the IT load of A03 to 50 %", 1, 2, Start(13, 29.5, null))]),
+            Remedies = new EdgeTwin.Twin.Scenarios.CoolingWindowRemedies(8700, 13 * 3600, [new(1, "cap_load", ["A03"], "cap the IT load of A03 to 50 %", 1, 2, Start(13, 29.5, null))]) { HeatToRemoveKw = 6.3 },
         };
         var withRemedies = EdgeTwin.Agent.Twin.Thermal.ThermalFailureConsequence.Describe("if crac1 stops for its 4 h repair", whatIf, "thermal-twin:room1", none, now.ToUnixTimeSeconds());
         Assert.EndsWith("; to hold, stop for at most 2 h 25 min, starting in 13 h (03:56 UTC); or, for the whole 4 h, cap the IT load of A03 to 50 %: 1 of 2 starts hold, the best in 13 h (03:56 UTC) with peak A03 29.5 °C", withRemedies.Summary, StringComparison.Ordinal);
         Assert.Equal("2.42", withRemedies.Attributes["repair_window_longest_holding_stop_h"]);
         Assert.Equal("cap_load", withRemedies.Attributes["repair_window_measure"]);
+        Assert.Equal("6.3", withRemedies.Attributes["repair_window_heat_to_remove_kw"]);
         AssertFitsTheSchema((raised with { Consequence = withRemedies }).ToEvent(now), "raised with the repair's remedies");
     }
 

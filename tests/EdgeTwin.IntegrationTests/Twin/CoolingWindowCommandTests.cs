@@ -49,6 +49,7 @@ public sealed class CoolingWindowCommandTests
         Assert.StartsWith("no start within 24 h keeps every rack below 32 °C with crac1 stopped for 8 h; ", lines[1], StringComparison.Ordinal);
         Assert.Contains("; to hold, stop for at most ", lines[1], StringComparison.Ordinal);
         Assert.Single(lines, l => l.StartsWith("shorter stop: at most ", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.StartsWith("heat to remove for the whole stop at that start: about ", StringComparison.Ordinal));
         Assert.Contains("measures for the whole stop, each tried at 13 of the starts:", lines);
         var shed = Assert.Single(lines, l => l.Contains(" shed_load ", StringComparison.Ordinal));
         Assert.EndsWith("shut down the non-critical load on A06, B06", shed, StringComparison.Ordinal);
@@ -59,6 +60,7 @@ public sealed class CoolingWindowCommandTests
         var longest = remedies.GetProperty("longest_holding_outage_s").GetDouble();
         Assert.Equal(0, longest % 300);
         Assert.InRange(longest, 300, 8 * 3600 - 300);
+        Assert.True(remedies.GetProperty("heat_to_remove_kw").GetDouble() > 0);
         var measures = remedies.GetProperty("measures").EnumerateArray().ToList();
         Assert.Contains(measures, m => m.GetProperty("action").GetString() == "shed_load");
         Assert.All(measures, m => Assert.Equal(13, m.GetProperty("starts_tried").GetInt32()));

@@ -163,6 +163,8 @@ public sealed class CoolingMaintenanceWindowTests
         Assert.Equal(27 - (2 * Math.Exp(-3.6)), remedies.Measures[0].Best.PeakInletC, 0.05);
         Assert.Equal(32 - (7 * Math.Exp(-0.9)), remedies.Measures[1].Best.PeakInletC, 0.05);
         Assert.Equal(["R01"], remedies.Measures[1].Targets);
+        // Holding through 3600 s needs T∞ = 22 + 20·s with T∞ − (T∞ − 25)·e^(−0.9) < 32: s < 0.740, 2.60 kW of the 10 out.
+        Assert.Equal(10 * (1 - ((((32 - (25 * Math.Exp(-0.9))) / (1 - Math.Exp(-0.9))) - 22) / 20)), remedies.HeatToRemoveKw!.Value, 0.1);
         var text = CoolingMaintenanceWindow.Describe(r);
         Assert.Contains("; to hold, stop for at most 35 min, starting in 0 h; or, for the whole 1 h, open doors and containment of ", text, StringComparison.Ordinal);
         Assert.EndsWith(": 1 of 1 starts hold, the best in 0 h with peak R01 27.0 °C; also holding: cap_load", text, StringComparison.Ordinal);
@@ -202,6 +204,26 @@ public sealed class CoolingMaintenanceWindowTests
         Assert.Equal(remedies.Measures.Select(m => m.StartsHolding).OrderDescending(), remedies.Measures.Select(m => m.StartsHolding));
         Assert.Equal(Enumerable.Range(1, remedies.Measures.Count), remedies.Measures.Select(m => m.Rank));
         Assert.Contains(System.FormattableString.Invariant($"; to hold, stop for at most "), CoolingMaintenanceWindow.Describe(r), StringComparison.Ordinal);
+
+        // The heat named, taken out evenly (the load scaled down by it) for the whole stop at that start, holds; 1 kW less does not.
+        var heat = Assert.IsType<double>(remedies.HeatToRemoveKw);
+        Assert.InRange(heat, 0.1, r.Best.ZoneLoadKw);
+        bool HoldsLowered(double kw) => new[] { 0, 0.5 }.All(sigmas =>
+        {
+            var actions = new ForecastActions(model)
+            {
+                FailAfter = TimeSpan.FromSeconds(r.Best.StartInSeconds),
+                Outage = TimeSpan.FromHours(4),
+                Horizon = TimeSpan.FromHours(4) + CoolingMaintenanceWindow.Tail,
+                FollowLoadProfile = true,
+                UncertaintySigmas = sigmas,
+            };
+            actions.UnitFailed[model.Zone.UnitIndex("crac1")] = true;
+            Array.Fill(actions.RackPowerScale, 1 - (kw / r.Best.ZoneLoadKw));
+            return ThermalForecast.Run(model, now, actions).First32Seconds is null;
+        });
+        Assert.True(HoldsLowered(heat));
+        Assert.False(HoldsLowered(heat - 1));
     }
 
     /// <summary>No measure holds alone, nor all together: the sentence says so and asks for extra cooling.</summary>
@@ -212,12 +234,12 @@ public sealed class CoolingMaintenanceWindowTests
         var all = new CoolingWindowCandidate(3600, 33, "A01", 4800, null, ["A01"], 2, 55);
         var result = new CoolingWindowResult(CoolingMaintenanceWindow.Name, "room1", ["crac1"], 3 * 3600, 3600, starts[1], starts[0], starts, 0.1)
         {
-            Remedies = new CoolingWindowRemedies(null, 3600, [new(1, "all_measures", ["room1", "A01"], "all of them together: …", 0, 2, all), new(2, "open_containment", ["room1"], "open doors …", 0, 2, starts[1])]),
+            Remedies = new CoolingWindowRemedies(null, 3600, [new(1, "all_measures", ["room1", "A01"], "all of them together: …", 0, 2, all), new(2, "open_containment", ["room1"], "open doors …", 0, 2, starts[1])]) { HeatToRemoveKw = 14.2 },
         };
 
         Assert.Equal(
             "no start within 1 h keeps every rack below 32 °C with crac1 stopped for 3 h; the most time: start in 1 h, A01 at 32 °C 25.0 min in (zone load 55 kW); the least: start in 0 h, 15.0 min in; "
-            + "not even a 5 min stop holds; for the whole 3 h no measure holds (not even all of them together: A01 at 32 °C 80.0 min in, starting in 1 h): plan extra cooling",
+            + "not even a 5 min stop holds; for the whole 3 h no measure holds (not even all of them together: A01 at 32 °C 80.0 min in, starting in 1 h): plan extra cooling of about 14.2 kW (portable units) or move that much load out of the room",
             CoolingMaintenanceWindow.Describe(result));
     }
 

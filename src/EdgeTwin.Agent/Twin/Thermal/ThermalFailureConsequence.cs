@@ -143,6 +143,11 @@ public sealed partial class ThermalFailureConsequence : IFailureConsequenceModel
                 {
                     attributes["repair_window_measure"] = measure.Action;
                 }
+
+                if (remedies.HeatToRemoveKw is { } kw)
+                {
+                    attributes["repair_window_heat_to_remove_kw"] = Inv($"{kw:0.#}");
+                }
             }
 
             summary += "; for the repair: " + CoolingMaintenanceWindow.Describe(window, onWallClock ? s => Inv($" ({At(s):HH:mm} UTC)") : null);
