@@ -211,7 +211,7 @@ public static class CoolingMaintenanceWindow
         var measures = new List<(CoolingFailureScenario.Mitigation Measure, int Holding, CoolingWindowCandidate Best)>();
         foreach (var m in mitigations)
         {
-            measures.Add(Measure(m, m.Apply));
+            measures.Add(Measure(m));
         }
 
         if (mitigations.Count > 1 && measures.All(m => m.Holding == 0))
@@ -223,7 +223,7 @@ public static class CoolingMaintenanceWindow
                     m.Apply(a);
                 }
             });
-            measures.Add(Measure(all, all.Apply));
+            measures.Add(Measure(all));
         }
 
         return new CoolingWindowRemedies(
@@ -237,9 +237,9 @@ public static class CoolingMaintenanceWindow
             HeatToRemoveKw = heatKw,
         };
 
-        (CoolingFailureScenario.Mitigation, int, CoolingWindowCandidate) Measure(CoolingFailureScenario.Mitigation m, Action<ForecastActions> apply)
+        (CoolingFailureScenario.Mitigation, int, CoolingWindowCandidate) Measure(CoolingFailureScenario.Mitigation m)
         {
-            var tried = starts.Select(start => Candidate(model, now, failure, options, start, options.Outage, apply)).ToList();
+            var tried = starts.Select(start => Candidate(model, now, failure, options, start, options.Outage, m.Apply)).ToList();
             return (m, tried.Count(c => c.Holds), tried.OrderBy(c => c, Ranking).First());
         }
     }
