@@ -26,7 +26,7 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
             .Between(TwinScenarios.MinWindowStepMin, 24 * 60);
         var within = new Option<double>("--within-h") { Description = "Latest start tried, in hours from now (0–48).", DefaultValueFactory = _ => 24 }
             .Between(0, CoolingWindowOptions.MaxWithin.TotalHours);
-        var nonCritical = new Option<string[]>("--non-critical") { Description = "Racks whose load may be shut down for the stop, when no start holds without (repeat or comma-separate)." };
+        var nonCritical = new Option<string[]>("--non-critical") { Description = "Racks whose load may be shut down for the stop (a measure tried when no start holds; repeat or comma-separate)." };
         var command = new Command("cooling-maintenance-window", "Best time over the next day to stop cooling units for a repair, and how the room holds.");
         command.Options.Add(unit);
         command.Options.Add(minutes);

@@ -445,6 +445,13 @@ public sealed class ThermalTwinStageTests
         Assert.NotEmpty(affected);
         Assert.All(affected.Take(5), r => Assert.Matches(r + @" \d+\.\d °C now, peak \d+\.\d °C", failure.Message));
         Assert.DoesNotContain("UNREACHABLE", failure.Message, StringComparison.Ordinal);
+
+        // With both units down no single step keeps the racks below 32 °C: the text goes on with all of them together.
+        var plan = System.Text.Json.JsonDocument.Parse(a["mitigation_plan"]).RootElement.EnumerateArray().ToList();
+        Assert.DoesNotContain(plan, step => step.GetProperty("prevents_limit").GetBoolean() && step.GetProperty("action").GetString() != "all_measures");
+        var all = plan[^1];
+        Assert.Equal("all_measures", all.GetProperty("action").GetString());
+        Assert.Matches(Inv($"; first step: .+ \\(buys [0-9.]+ min\\); all {plan.Count - 1} steps together: (keep every rack below the limit|buy [0-9.]+ min)( \\[assumed: .+\\])?$"), failure.Message);
     }
 
     [Fact]

@@ -1099,11 +1099,15 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         }
 
         // What the step buys is said in words: a bare "(+72 min)" after the action read like a deadline.
-        static string Effect(MitigationStep step) => step.PreventsLimit ? "keeps every rack below the limit" : Inv($"buys {step.MinutesGained:0.#} min");
         var plan = result.MitigationPlan.Count == 0 ? string.Empty
-            : "; first step: " + result.MitigationPlan[0].Description + " (" + Effect(result.MitigationPlan[0]) + ")"
-              // No step is enough alone: whether all of them together are is the next thing the operator needs.
-              + (result.MitigationPlan[^1] is { Action: CoolingFailureScenario.AllMeasures } all ? Inv($"; {all.Description}: {(all.PreventsLimit ? "keep every rack below the limit" : Inv($"buy {all.MinutesGained:0.#} min"))}") : string.Empty);
+            : "; first step: " + result.MitigationPlan[0].Description
+              + (result.MitigationPlan[0].PreventsLimit ? " (keeps every rack below the limit)" : Inv($" (buys {result.MitigationPlan[0].MinutesGained:0.#} min)"));
+        if (result.MitigationPlan.Count > 1 && result.MitigationPlan[^1] is { Action: CoolingFailureScenario.AllMeasures } all)
+        {
+            // No step is enough alone: whether all of them together are is the operator's next question.
+            plan += "; " + all.Description + (all.PreventsLimit ? ": keep every rack below the limit" : Inv($": buy {all.MinutesGained:0.#} min"));
+        }
+
         var since = state.FailureStartKnown
             ? Inv($"stopped at {Time(state.FailureStartedMs):HH:mm:ss} UTC")
             : Inv($"stopped before {Time(state.FailureStartedMs):HH:mm:ss} UTC, already down when the agent started");
