@@ -208,8 +208,9 @@ public static class CoolingFailureScenario
         {
             // No step is enough alone: the operator's next question is whether doing all of them is. Ranked last, as the
             // step taken after the others, so the first step stays one thing to do.
-            var (gained, prevents) = Evaluate(a => candidates.ForEach(c => c.Apply(a)));
-            plan.Add(new MitigationStep(plan.Count + 1, AllMeasures, [.. candidates.SelectMany(c => c.Targets).Distinct(StringComparer.Ordinal)], Inv($"all {candidates.Count} steps together"), Math.Round(gained, 1), prevents));
+            var all = Together(candidates, Inv($"all {candidates.Count} steps together"));
+            var (gained, prevents) = Evaluate(all.Apply);
+            plan.Add(new MitigationStep(plan.Count + 1, all.Action, all.Targets, all.Description, Math.Round(gained, 1), prevents));
         }
 
         return plan;
@@ -222,6 +223,16 @@ public static class CoolingFailureScenario
 
     /// <summary>A measure an operator can take against a cooling stop, and how it changes a forecast.</summary>
     internal sealed record Mitigation(string Action, IReadOnlyList<string> Targets, string Description, Action<ForecastActions> Apply);
+
+    /// <summary>Every one of <paramref name="measures"/> at once (<see cref="AllMeasures"/>), on the union of their targets.</summary>
+    internal static Mitigation Together(IReadOnlyList<Mitigation> measures, string description) =>
+        new(AllMeasures, [.. measures.SelectMany(m => m.Targets).Distinct(StringComparer.Ordinal)], description, a =>
+        {
+            foreach (var m in measures)
+            {
+                m.Apply(a);
+            }
+        });
 
     /// <summary>
     /// The measures against the stop of <paramref name="stoppedUnits"/>, their racks chosen from <paramref name="reference"/>

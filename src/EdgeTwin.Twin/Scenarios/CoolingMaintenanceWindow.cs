@@ -216,14 +216,7 @@ public static class CoolingMaintenanceWindow
 
         if (mitigations.Count > 1 && measures.All(m => m.Holding == 0))
         {
-            var all = new CoolingFailureScenario.Mitigation(CoolingFailureScenario.AllMeasures, [.. mitigations.SelectMany(m => m.Targets).Distinct(StringComparer.Ordinal)], "all of them together: " + string.Join("; ", mitigations.Select(m => m.Description)), a =>
-            {
-                foreach (var m in mitigations)
-                {
-                    m.Apply(a);
-                }
-            });
-            measures.Add(Measure(all));
+            measures.Add(Measure(CoolingFailureScenario.Together(mitigations, "all of them together: " + string.Join("; ", mitigations.Select(m => m.Description)))));
         }
 
         return new CoolingWindowRemedies(
@@ -269,7 +262,8 @@ public static class CoolingMaintenanceWindow
     public static string Describe(CoolingWindowResult result, Func<double, string>? clock = null)
     {
         ArgumentNullException.ThrowIfNull(result);
-        string Start(CoolingWindowCandidate c) => Inv($"in {c.StartInSeconds / 3600:0.#} h") + (clock?.Invoke(c.StartInSeconds) ?? string.Empty);
+        string StartIn(double seconds) => Inv($"in {seconds / 3600:0.#} h") + (clock?.Invoke(seconds) ?? string.Empty);
+        string Start(CoolingWindowCandidate c) => StartIn(c.StartInSeconds);
         var stop = Inv($"{string.Join(", ", result.Units)} stopped for {Hours(result.OutageSeconds)}");
         var holding = result.Candidates.Count(c => c.Holds);
         var (best, worst) = (result.Best, result.Worst);
@@ -278,7 +272,7 @@ public static class CoolingMaintenanceWindow
             return Inv($"no start within {result.Candidates[^1].StartInSeconds / 3600:0.#} h keeps every rack below 32 °C with {stop}; the most time: start {Start(best)}, {best.RacksAt32C[0]} at 32 °C {Minutes(best.TimeTo32Seconds!.Value)} in")
                 + (best.TimeToShutdownSeconds is { } s ? Inv($", thermal shutdown {Minutes(s)} in") : string.Empty)
                 + Inv($" (zone load {best.ZoneLoadKw:0.#} kW); the least: start {Start(worst)}, {Minutes(worst.TimeTo32Seconds!.Value)} in")
-                + (result.Remedies is { } remedies ? "; " + DescribeRemedies(result, remedies, Start) : string.Empty);
+                + (result.Remedies is { } remedies ? "; " + DescribeRemedies(result, remedies, StartIn) : string.Empty);
         }
 
         var of = holding == result.Candidates.Count ? "every start holds"
@@ -294,17 +288,17 @@ public static class CoolingMaintenanceWindow
     /// "to hold, stop for at most 45 min, starting in 13 h; or, for the whole 6 h, open doors …: 4 of 25 starts hold, the
     /// best in 13 h with peak A02 29.1 °C; also holding: cap_load".
     /// </summary>
-    private static string DescribeRemedies(CoolingWindowResult result, CoolingWindowRemedies remedies, Func<CoolingWindowCandidate, string> start)
+    private static string DescribeRemedies(CoolingWindowResult result, CoolingWindowRemedies remedies, Func<double, string> startIn)
     {
         var shorter = remedies.LongestHoldingOutageSeconds is { } s
-            ? Inv($"to hold, stop for at most {Hours(s)}, starting {start(result.Candidates.First(c => c.StartInSeconds == remedies.LongestHoldingStartInSeconds))}")
+            ? Inv($"to hold, stop for at most {Hours(s)}, starting {startIn(remedies.LongestHoldingStartInSeconds)}")
             : Inv($"not even a {Hours(ShorterStopStep.TotalSeconds)} stop holds");
         var holding = remedies.Measures.Where(m => m.StartsHolding > 0).ToList();
         if (holding.Count > 0)
         {
             var top = holding[0];
             var others = holding.Count > 1 ? "; also holding: " + string.Join(", ", holding.Skip(1).Select(m => m.Action)) : string.Empty;
-            return shorter + Inv($"; or, for the whole {Hours(result.OutageSeconds)}, {top.Description}: {top.StartsHolding} of {top.StartsTried} starts hold, the best {start(top.Best)} with peak {top.Best.HottestRack} {top.Best.PeakInletC:0.0} °C{others}");
+            return shorter + Inv($"; or, for the whole {Hours(result.OutageSeconds)}, {top.Description}: {top.StartsHolding} of {top.StartsTried} starts hold, the best {startIn(top.Best.StartInSeconds)} with peak {top.Best.HottestRack} {top.Best.PeakInletC:0.0} °C{others}");
         }
 
         var extraCooling = "plan extra cooling" + (remedies.HeatToRemoveKw is { } kw ? Inv($" of about {kw:0.#} kW (portable units) or move that much load out of the room") : string.Empty);
@@ -315,7 +309,7 @@ public static class CoolingMaintenanceWindow
 
         var most = remedies.Measures[0];
         var which = most.Action == CoolingFailureScenario.AllMeasures ? "not even all of them together" : Inv($"the best, {most.Action}");
-        return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)} no measure holds ({which}: {most.Best.RacksAt32C[0]} at 32 °C {Minutes(most.Best.TimeTo32Seconds!.Value)} in, starting {start(most.Best)}): ") + extraCooling;
+        return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)} no measure holds ({which}: {most.Best.RacksAt32C[0]} at 32 °C {Minutes(most.Best.TimeTo32Seconds!.Value)} in, starting {startIn(most.Best.StartInSeconds)}): ") + extraCooling;
     }
 
     /// <summary>The holding starts as spans of consecutive ones: "12–15 h, 23 h".</summary>
