@@ -351,12 +351,15 @@ public static class CoolingMaintenanceWindow
     {
         var actions = Actions(model, failure, outage, startIn, 0);
         apply?.Invoke(actions);
+        // A measure is taken at the stop, not from now: hours under it before the start would pre-cool the room.
+        actions.ActionsFrom = actions.FailAfter;
         var expected = ThermalForecast.Run(model, now, actions);
         ZoneForecast? band = null;
         if (options.RiskSigmas > 0 && expected.Racks.Any(r => r.SecondsTo32 is null))
         {
             var upper = Actions(model, failure, outage, startIn, options.RiskSigmas);
             apply?.Invoke(upper);
+            upper.ActionsFrom = upper.FailAfter;
             band = ThermalForecast.Run(model, now, upper);
         }
 

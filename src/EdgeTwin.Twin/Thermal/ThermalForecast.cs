@@ -61,6 +61,14 @@ public sealed class ForecastActions
     /// <summary>Extra conductance to a neighbouring space (doors or containment opened), kW/K.</summary>
     public double ExtraUaKwPerK { get; set; }
 
+    /// <summary>
+    /// When the forced actions (<see cref="FanSpeed"/>, <see cref="SetpointC"/>, <see cref="RackPowerScale"/>,
+    /// <see cref="RackExtraKw"/>, <see cref="ExtraUaKwPerK"/>) take effect, from now (zero: at once). Until then the room
+    /// runs as it does now: a measure prepared for a planned stop is taken at the stop, and the hours before it must
+    /// not pre-cool the room under it.
+    /// </summary>
+    public TimeSpan ActionsFrom { get; set; }
+
     /// <summary>How far the forecast looks, from the moment the units stop (<see cref="FailAfter"/>).</summary>
     public TimeSpan Horizon { get; set; } = TimeSpan.FromHours(2);
 
@@ -153,6 +161,10 @@ public static class ThermalForecast
             flow0[j] = now.UnitRunning[j] ? model.UnitConductanceKwPerK[j] * fan0[j] : 0;
         }
 
+        // Forced actions wait for ActionsFrom; until then the room runs as now.
+        var actionsAt = Math.Max(0, actions.ActionsFrom.TotalSeconds);
+        var acting = actionsAt == 0;
+        var present = new double[racks];
         var power = new double[racks];
         var inlet = new double[racks];
         var bias = new double[racks];
@@ -170,7 +182,8 @@ public static class ThermalForecast
             // The bias is bounded: a residual much larger than the fit's spread is a fault the forecast should not extrapolate.
             bias[i] = !double.IsNaN(actions.RackBiasK[i]) ? actions.RackBiasK[i] : double.IsNaN(measured) ? 0 : Math.Clamp(measured - modelled, -3, 3);
             inlet[i] = double.IsNaN(measured) ? modelled : measured;
-            power[i] = (p * actions.RackPowerScale[i]) + actions.RackExtraKw[i];
+            present[i] = p;
+            power[i] = acting ? (p * actions.RackPowerScale[i]) + actions.RackExtraKw[i] : p;
             forecasts[i] = new RackForecast { Rack = zone.Racks[i].Id, InletNowC = inlet[i], PeakInletC = inlet[i] };
             Mark(forecasts[i], inlet[i], 0, s);
         }
@@ -218,7 +231,7 @@ public static class ThermalForecast
         for (var j = 0; j < units; j++)
         {
             running[j] = now.UnitRunning[j] && !(stopped && actions.UnitFailed[j]);
-            forced[j] = !double.IsNaN(actions.FanSpeed[j]);
+            forced[j] = acting && !double.IsNaN(actions.FanSpeed[j]);
             // A unit stopped in the forecast keeps its control for when it runs again (after an outage).
             controlled[j] = now.UnitRunning[j] && !forced[j] && actions.UseFanControl && !double.IsNaN(model.UnitTargetC[j]);
             fan[j] = !running[j] ? 0
@@ -226,7 +239,7 @@ public static class ThermalForecast
                 : controlled[j] ? fan0[j]
                 : stopped && anyFailed && actions.UseFanControl ? 1
                 : fan0[j];
-            setpoint[j] = double.IsNaN(actions.SetpointC[j]) ? model.UnitSetpointC[j] : actions.SetpointC[j];
+            setpoint[j] = acting && !double.IsNaN(actions.SetpointC[j]) ? actions.SetpointC[j] : model.UnitSetpointC[j];
         }
 
         var flow = new double[units];
@@ -255,6 +268,12 @@ public static class ThermalForecast
         var t = 0.0;
         while (t < end)
         {
+            if (!acting && t >= actionsAt)
+            {
+                acting = true;
+                TakeActions(actions, profile, present, power, running, forced, controlled, fan, setpoint);
+            }
+
             if (!stopped && t >= origin)
             {
                 stopped = true;
@@ -273,10 +292,10 @@ public static class ThermalForecast
 
             // Fine steps through the first minutes from now and from the stop, where the inlets move fastest; a step
             // ends on the stop and the restart so that they happen where asked.
-            var fine = t < FineSeconds || (stopped && t - origin < FineSeconds) || (restored && t - restoreAt < FineSeconds);
+            var fine = t < FineSeconds || (stopped && t - origin < FineSeconds) || (restored && t - restoreAt < FineSeconds) || (acting && actionsAt > 0 && t - actionsAt < FineSeconds);
             var dt = fine ? StepSeconds : CoarseStepSeconds;
             var alpha = fine ? alphaFine : alphaCoarse;
-            var next = Math.Min(t + dt, !stopped ? origin : !restored ? restoreAt : double.PositiveInfinity);
+            var next = Math.Min(t + dt, Math.Min(!acting ? actionsAt : double.PositiveInfinity, !stopped ? origin : !restored ? restoreAt : double.PositiveInfinity));
             if (next - t < dt)
             {
                 dt = next - t;
@@ -291,7 +310,7 @@ public static class ThermalForecast
 
             if (profile || loadSigmaKw > 0)
             {
-                UpdateLoad(model, now.TimeSeconds + t, t, tau, loadSigmaKw, profiled, deviation, now, actions, basePower, power);
+                UpdateLoad(model, now.TimeSeconds + t, t, tau, loadSigmaKw, profiled, deviation, now, acting ? actions : null, basePower, power);
             }
 
             var it = heatBandKw;
@@ -300,7 +319,7 @@ public static class ThermalForecast
                 it += on[i] * power[i] * (1 + (s.ServerFanPowerPerK * Math.Min(Math.Max(0, inlet[i] - s.RecommendedInletC), overCap)));
             }
 
-            var dRoom = model.RoomDerivative(room, it, fan, running, supply, actions.ExtraUaKwPerK);
+            var dRoom = model.RoomDerivative(room, it, fan, running, supply, acting ? actions.ExtraUaKwPerK : 0);
             for (var i = 0; i < racks; i++)
             {
                 // Above the recommended limit server fans speed up: more heat, and more air demanded of the aisle.
@@ -368,7 +387,38 @@ public static class ThermalForecast
         }
     }
 
-    private static void UpdateLoad(ZoneThermalModel model, double time, double lead, double tau, double loadSigmaKw, bool[] profiled, double[] deviation, ZoneFrame now, ForecastActions actions, double[] basePower, double[] power)
+    /// <summary>
+    /// The forced actions take effect (<see cref="ForecastActions.ActionsFrom"/>): forced fans leave their control, set
+    /// points move, and the held load (without a profile; <see cref="UpdateLoad"/> scales a profiled one) is scaled.
+    /// </summary>
+    private static void TakeActions(ForecastActions actions, bool profile, double[] present, double[] power, bool[] running, bool[] forced, bool[] controlled, double[] fan, double[] setpoint)
+    {
+        for (var j = 0; j < forced.Length; j++)
+        {
+            if (!double.IsNaN(actions.FanSpeed[j]))
+            {
+                forced[j] = true;
+                controlled[j] = false;
+                fan[j] = running[j] ? Math.Clamp(actions.FanSpeed[j], 0, 1) : 0;
+            }
+
+            if (!double.IsNaN(actions.SetpointC[j]))
+            {
+                setpoint[j] = actions.SetpointC[j];
+            }
+        }
+
+        if (!profile)
+        {
+            for (var i = 0; i < power.Length; i++)
+            {
+                power[i] = (present[i] * actions.RackPowerScale[i]) + actions.RackExtraKw[i];
+            }
+        }
+    }
+
+    /// <param name="actions">The forced actions in effect (null: not yet, the load unscaled).</param>
+    private static void UpdateLoad(ZoneThermalModel model, double time, double lead, double tau, double loadSigmaKw, bool[] profiled, double[] deviation, ZoneFrame now, ForecastActions? actions, double[] basePower, double[] power)
     {
         var zone = model.Zone;
         var fade = Math.Exp(-lead / tau);
@@ -391,7 +441,7 @@ public static class ThermalForecast
         var factor = total > 1e-9 && loadSigmaKw > 0 ? 1 + (loadSigmaKw * Math.Sqrt(1 - (fade * fade)) / total) : 1;
         for (var i = 0; i < basePower.Length; i++)
         {
-            power[i] = (basePower[i] * factor * actions.RackPowerScale[i]) + actions.RackExtraKw[i];
+            power[i] = actions is null ? basePower[i] * factor : (basePower[i] * factor * actions.RackPowerScale[i]) + actions.RackExtraKw[i];
         }
     }
 

@@ -175,6 +175,31 @@ public sealed class CoolingMaintenanceWindowTests
     }
 
     /// <summary>
+    /// Measures are taken at the stop, not from now. The one-rack room's load is flat, so a stop in 1 h meets the room as
+    /// a stop now does, and each measure peaks at its closed form from 25 °C at either start: doors 27 − 2·e^(−3.6), the
+    /// rack capped to 50 % 32 − 7·e^(−0.9). Before, the window ran the room under its measures from now: an hour of the
+    /// rack capped with the unit still running cooled it before the later stop, whose peak came out below the closed form
+    /// and ranked that start best.
+    /// </summary>
+    [Fact]
+    public void Regression_the_window_took_its_measures_from_now_and_cooled_the_room_before_a_later_stop()
+    {
+        var (model, frame) = ThermalAnalyticTests.AnalyticRoom();
+
+        var r = CoolingMaintenanceWindow.Run(model, frame, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromHours(1), Step = TimeSpan.FromHours(1), Within = TimeSpan.FromHours(1), RiskSigmas = 0 });
+
+        Assert.Equal([0.0, 3600.0], r.Candidates.Select(c => c.StartInSeconds));
+        var remedies = Assert.IsType<CoolingWindowRemedies>(r.Remedies);
+        var doors = Assert.Single(remedies.Measures, m => m.Action == "open_containment");
+        var cap = Assert.Single(remedies.Measures, m => m.Action == "cap_load");
+        Assert.Equal((2, 2), (doors.StartsHolding, doors.StartsTried));
+        Assert.Equal((2, 2), (cap.StartsHolding, cap.StartsTried));
+        Assert.Equal(27 - (2 * Math.Exp(-3.6)), doors.Best.PeakInletC, 0.05);
+        Assert.Equal(32 - (7 * Math.Exp(-0.9)), cap.Best.PeakInletC, 0.05);
+        Assert.Equal(10 * (1 - ((((32 - (25 * Math.Exp(-0.9))) / (1 - Math.Exp(-0.9))) - 22) / 20)), remedies.HeatToRemoveKw!.Value, 0.1);
+    }
+
+    /// <summary>
     /// The simulated room without a holding start (seed 5, 6 racks, 2 units, crac1 stopped 4 h): the longest stop the
     /// remedies name holds at their start when run as the stop asked for, and 5 min more does not; the measures are tried
     /// at every start of the hourly grid and rank by how many hold.
@@ -217,6 +242,7 @@ public sealed class CoolingMaintenanceWindowTests
                 Horizon = TimeSpan.FromHours(4) + CoolingMaintenanceWindow.Tail,
                 FollowLoadProfile = true,
                 UncertaintySigmas = sigmas,
+                ActionsFrom = TimeSpan.FromSeconds(r.Best.StartInSeconds),
             };
             actions.UnitFailed[model.Zone.UnitIndex("crac1")] = true;
             Array.Fill(actions.RackPowerScale, 1 - (kw / r.Best.ZoneLoadKw));

@@ -56,6 +56,32 @@ public sealed class ThermalAnalyticTests
     }
 
     /// <summary>
+    /// Actions that wait (<see cref="ForecastActions.ActionsFrom"/>): the unit stops now and the doors open 600 s later.
+    /// Until then the room follows T(t) = 42 − 17·e^(−t/4000) (T(600) = 27.37 °C); then with U = 0.5 + 1.5 kW/K it falls
+    /// toward 22 + 10/2 = 27 °C with τ = 1000 s: the peak is T(600), and after 2 h it is 27 + 0.37·e^(−6.6).
+    /// </summary>
+    [Fact]
+    public void Actions_from_a_later_moment_leave_the_room_as_it_is_until_then()
+    {
+        var (model, frame) = AnalyticRoom();
+        var actions = new ForecastActions(model) { ExtraUaKwPerK = 1.5, ActionsFrom = TimeSpan.FromSeconds(600), Horizon = TimeSpan.FromHours(2) };
+        actions.UnitFailed[0] = true;
+
+        var rack = Assert.Single(ThermalForecast.Run(model, frame, actions).Racks);
+
+        var at600 = 42 - (17 * Math.Exp(-600.0 / 4000));
+        Assert.Equal(at600, rack.PeakInletC, 0.02);
+        Assert.Equal(-4000 * Math.Log(15.0 / 17), rack.SecondsTo27!.Value, 5.0); // 27 °C at 500 s, before the doors
+        Assert.Equal(27 + ((at600 - 27) * Math.Exp(-6.6)), rack.FinalInletC, 0.02);
+        Assert.Null(rack.SecondsTo32);
+
+        actions.ActionsFrom = TimeSpan.Zero;
+        var atOnce = Assert.Single(ThermalForecast.Run(model, frame, actions).Racks);
+        Assert.Equal(27 - (2 * Math.Exp(-7.2)), atOnce.PeakInletC, 0.02); // doors open at once: 27 − 2·e^(−t/1000), never at 27 °C
+        Assert.Null(atOnce.SecondsTo27);
+    }
+
+    /// <summary>
     /// The same room at 24 kW: no step is enough alone — opened doors (U 2 kW/K) level off at 34 °C and cross 32 °C at
     /// 1000·ln(9/2) = 1504 s, the rack capped to 12 kW levels off at 46 °C and crosses at 4000·ln(21/14) = 1622 s (against
     /// 676 s without either) — but together they level off at 28 °C: the plan ends with both together, which keeps every
