@@ -253,7 +253,7 @@ internal sealed class DemoCommand : ICliCommand
             ? new DemoOutage(o.At, o.For, broker, outbox.GetStats, () => alerting.Service?.Connectivity is { Monitored: true } m ? (m.State, m.Since) : null)
             : null;
         var context = new DemoContext(site, runtime, state, broker, script, () => simulator.Runner.SimulatedNow - site.Spec.Start - pollingFrom, failureAt, () => Interlocked.Read(ref scriptedFailureTicks) is >= 0 and var ticks ? TimeSpan.FromTicks(ticks) - pollingFrom : null, failureUnit, () => BufferState(agent));
-        await output.WriteLineAsync($"edgetwin demo: {simulator.Devices.Count} simulated devices, agent polling every {interval.TotalSeconds:0.#} s, MQTT broker on 127.0.0.1:{broker.Port}").ConfigureAwait(false);
+        await output.WriteLineAsync($"edgetwin demo: {simulator.Devices.Count} simulated devices, agent polling every {interval.TotalSeconds:0.#} s, MQTT broker on 127.0.0.1:{broker.Port} (watch it: {broker.WatchCommand})").ConfigureAwait(false);
         var simulation = simulator.RunAsync(stop.Token);
         var lamps = lights?.RunAsync(stop.Token) ?? Task.CompletedTask;
         var outageScript = script?.RunAsync(context.ElapsedClock, stop.Token) ?? Task.CompletedTask;

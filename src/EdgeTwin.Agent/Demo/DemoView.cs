@@ -62,6 +62,10 @@ internal sealed class DemoView(TextWriter output, bool terminal)
         var events = c.State.Events.Where(e => !IsLineState(e)).TakeLast(6).Select(Describe)
             .Concat(c.Site.Events().TakeLast(3).Select(e => Inv($"  sim {e.Time:HH:mm:ss} {e.Source}: {e.Message}"))).ToList();
         var bottom = new List<string> { string.Empty, c.UplinkLine() };
+        if (height >= 40)
+        {
+            bottom.Add("  watch what it sends: " + c.Broker.WatchCommand);
+        }
         if (c.Outage?.Line(c.Elapsed) is { } outageLine)
         {
             bottom.Add(outageLine);

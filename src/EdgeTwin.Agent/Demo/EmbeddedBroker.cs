@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -32,6 +33,12 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>
+    /// How to watch what the agent sends, as the central twins would receive it: MQTT 5, so that the broker assigns the
+    /// client id (a 3.1.1 client without <c>-i</c> is refused, "identifier rejected").
+    /// </summary>
+    public string WatchCommand => string.Create(CultureInfo.InvariantCulture, $"mosquitto_sub -h 127.0.0.1 -p {Port} -V 5 -t 'edgetwin/#' -v");
 
     public long Messages => Interlocked.Read(ref _messages);
 
@@ -137,6 +144,17 @@ internal sealed class EmbeddedBroker : IAsyncDisposable
             }
 
             Interlocked.Increment(ref _messages);
+            return Task.CompletedTask;
+        };
+        // A watcher that sends no client id (`mosquitto_sub` does not unless given -i) gets one assigned, as a broker
+        // does for MQTT 5 ([MQTT-3.1.3-6]); MQTTnet refuses an empty id from a 3.1.1 client whatever we assign.
+        server.ValidatingConnectionAsync += e =>
+        {
+            if (string.IsNullOrEmpty(e.ClientId))
+            {
+                e.AssignedClientIdentifier = "watcher-" + Guid.NewGuid().ToString("N")[..12];
+            }
+
             return Task.CompletedTask;
         };
         server.ClientConnectedAsync += _ =>

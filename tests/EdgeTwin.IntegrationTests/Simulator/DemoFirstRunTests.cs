@@ -172,4 +172,59 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
             dir.Delete(recursive: true);
         }
     }
+
+    /// <summary>
+    /// The first thing a central-twin engineer does with the demo is watch its broker with <c>mosquitto_sub</c> (the real
+    /// client, Debian's mosquitto-clients). Without <c>-i</c> it sends no client id, which the embedded broker refused
+    /// ("Connection Refused: identifier rejected" over 3.1.1, "Client Identifier not valid" over MQTT 5), and the demo
+    /// said nowhere how to watch. Now its first line gives the command, MQTT 5, whose id the broker assigns.
+    /// </summary>
+    [Fact]
+    public async Task Regression_mosquitto_sub_was_refused_by_the_demo_broker_with_identifier_rejected()
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { dll, "demo", "--duration", "40", "--failure-at", "-1", "--no-uplink-outage", "--line-stations", "0", "--profiles-dir", SimPaths.Profiles })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        using var demo = Process.Start(psi)!;
+        var stderr = demo.StandardError.ReadToEndAsync(Ct);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(60));
+            var header = await demo.StandardOutput.ReadLineAsync(timeout.Token) ?? string.Empty;
+            var watch = Regex.Match(header, @"\(watch it: (mosquitto_sub -h 127\.0\.0\.1 -p \d+ -V 5 -t 'edgetwin/#' -v)\)$");
+            Assert.True(watch.Success, header);
+            var drain = demo.StandardOutput.ReadToEndAsync(Ct);
+
+            // The command as printed, through a shell as a user pastes it: three messages, then exit (15 s at most).
+            var sub = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            sub.ArgumentList.Add("-c");
+            sub.ArgumentList.Add(watch.Groups[1].Value + " -C 3 -W 15");
+            using var client = Process.Start(sub)!;
+            var received = client.StandardOutput.ReadToEndAsync(timeout.Token);
+            var refused = client.StandardError.ReadToEndAsync(timeout.Token);
+            await client.WaitForExitAsync(timeout.Token);
+            var lines = (await received).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(client.ExitCode == 0, $"exit {client.ExitCode}: {await refused}");
+            Assert.Equal(3, lines.Length);
+            Assert.All(lines, l => Assert.Matches(@"^edgetwin/sim/gw-sim/\w+ \{", l));
+            demo.Kill(entireProcessTree: true);
+            await drain;
+        }
+        finally
+        {
+            if (!demo.HasExited)
+            {
+                demo.Kill(entireProcessTree: true);
+            }
+
+            await demo.WaitForExitAsync(Ct);
+            await stderr;
+        }
+    }
 }
