@@ -877,7 +877,17 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
         var at = a.TryGetValue("shift.end", out var end) ? " at " + Clock(end) + ":" : "";
         text += string.Create(inv, $", end of shift{at} {mean:0} ({D("forecast.level") * 100:0} % of outcomes {p5:0}–{p95:0})");
-        return a.ContainsKey("forecast.good_end_of_shift") ? text + string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good") : text;
+        if (!a.ContainsKey("forecast.good_end_of_shift")) return text;
+        text += string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good");
+        // Why fewer good than made: the stations whose rejects the forecast expects (the rate it uses: predicted with a
+        // model, else this shift's share). Without it "8105, 5953 good" sat next to the output station's Q 0.98.
+        var expected = _config.Spec.Stations
+            .Select(s => (s.Id, Rate: a.TryGetValue($"quality.predicted_reject_rate.{s.Id}", out var p) ? double.Parse(p, inv)
+                : a.TryGetValue($"quality.{s.Id}", out var q) ? 1 - double.Parse(q, inv) : 0))
+            .Where(x => x.Rate >= 0.005).OrderByDescending(x => x.Rate).ToList();
+        if (expected.Count == 0) return text;
+        var named = string.Join(", ", expected.Take(3).Select(x => string.Create(inv, $"{x.Id} {x.Rate * 100:0.#} %")));
+        return text + $" (rejects expected at {named}{(expected.Count > 3 ? ", …" : "")})";
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Summary}")]

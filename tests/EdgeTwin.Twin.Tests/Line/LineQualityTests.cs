@@ -355,7 +355,8 @@ public sealed class LineQualityTests : IDisposable
         Assert.Equal(soFar + ((D("forecast.p5") - soFar) * share), D("forecast.good_p5"), 6);
         Assert.Equal(soFar + ((D("forecast.p95") - soFar) * share), D("forecast.good_p95"), 6);
         Assert.True(D("forecast.good_end_of_shift") < D("forecast.end_of_shift") * 0.8);
-        Assert.Contains(" good", e.Message, StringComparison.Ordinal);
+        // The summary says why fewer good parts than made: the rate each station's rejects are expected at.
+        Assert.EndsWith(string.Create(CultureInfo.InvariantCulture, $", {D("forecast.good_end_of_shift"):0} good (rejects expected at S1 {predicted * 100:0.#} %, S2 {s2 * 100:0.#} %)"), e.Message, StringComparison.Ordinal);
     }
 
     // Regression: the summary showed the line's OEE next to the output station's A, P and Q, which do not multiply out to it.
