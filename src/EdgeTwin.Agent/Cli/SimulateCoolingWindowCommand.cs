@@ -73,7 +73,7 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
                 : "heat to remove: the room does not hold even without its IT load").ConfigureAwait(false);
             if (remedies.Measures.Count > 0)
             {
-                await output.WriteLineAsync($"measures for the whole stop, each tried at {remedies.Measures[0].StartsTried} of the starts:").ConfigureAwait(false);
+                await output.WriteLineAsync($"measures taken when the units stop and kept through it, each tried at {remedies.Measures[0].StartsTried} of the starts:").ConfigureAwait(false);
                 await output.WriteLineAsync($"{"rank",4} {"action",-26} {"hold",7} {"best in",8} {"peak",6} {"to 32 °C",10} description").ConfigureAwait(false);
                 foreach (var m in remedies.Measures)
                 {

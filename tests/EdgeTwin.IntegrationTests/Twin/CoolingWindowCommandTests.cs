@@ -50,7 +50,7 @@ public sealed class CoolingWindowCommandTests
         Assert.Contains("; to hold, stop for at most ", lines[1], StringComparison.Ordinal);
         Assert.Single(lines, l => l.StartsWith("shorter stop: at most ", StringComparison.Ordinal));
         Assert.Single(lines, l => l.StartsWith("heat to remove for the whole stop at that start: about ", StringComparison.Ordinal));
-        Assert.Contains("measures for the whole stop, each tried at 13 of the starts:", lines);
+        Assert.Contains("measures taken when the units stop and kept through it, each tried at 13 of the starts:", lines);
         var shed = Assert.Single(lines, l => l.Contains(" shed_load ", StringComparison.Ordinal));
         Assert.EndsWith("shut down the non-critical load on A06, B06", shed, StringComparison.Ordinal);
 
