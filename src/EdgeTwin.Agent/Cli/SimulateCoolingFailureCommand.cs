@@ -54,7 +54,7 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
         await output.WriteLineAsync("mitigation plan (each step alone, and all together when none is enough; minutes gained before the first rack reaches 32 °C):").ConfigureAwait(false);
         foreach (var step in r.MitigationPlan)
         {
-            await output.WriteLineAsync($"  {step.Rank}. {step.Description}: {(step.PreventsLimit ? "keeps every rack below the limit" : $"+{step.MinutesGained:0.0} min")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"  {step.Rank}. {step.Description}: {(step.PreventsLimit ? "keeps every rack below the limit" + (step.ActWithinSeconds is { } w ? " if taken " + CoolingFailureScenario.Within(w) : string.Empty) : $"+{step.MinutesGained:0.0} min")}").ConfigureAwait(false);
         }
     }
 }

@@ -20,7 +20,16 @@ public sealed record MitigationStep(
     [property: JsonPropertyName("targets")] IReadOnlyList<string> Targets,
     [property: JsonPropertyName("description")] string Description,
     [property: JsonPropertyName("minutes_gained")] double MinutesGained,
-    [property: JsonPropertyName("prevents_limit")] bool PreventsLimit);
+    [property: JsonPropertyName("prevents_limit")] bool PreventsLimit)
+{
+    /// <summary>
+    /// For a step that keeps every rack below the limit: how long from now it may wait and still do so (seconds, rounded
+    /// down; null: the step does not prevent it). The inlets keep rising while nobody acts, so this is the operator's
+    /// deadline, shorter than the time to the first crossing when a rack's inlet overshoots after the step.
+    /// </summary>
+    [JsonPropertyName("act_within_s")]
+    public double? ActWithinSeconds { get; init; }
+}
 
 public sealed record CoolingFailureResult(
     [property: JsonPropertyName("scenario")] string Scenario,
@@ -182,27 +191,46 @@ public static class CoolingFailureScenario
         var horizon = baseline.HorizonSeconds;
         var reference = baseline.First32Seconds ?? baseline.FirstShutdownSeconds;
         var candidates = Mitigations(model, now, options.FailedUnits, baseline, options.NonCriticalRacks);
-        (double Gained, bool Prevents) Evaluate(Action<ForecastActions> apply)
+        (double Gained, bool Prevents) Evaluate(Action<ForecastActions> apply, double takenAfter = 0)
         {
             var actions = Failure(model, options);
             apply(actions);
+            actions.ActionsFrom = TimeSpan.FromSeconds(takenAfter);
             var result = ThermalForecast.Run(model, now, actions);
             var after = baseline.First32Seconds is null ? result.FirstShutdownSeconds : result.First32Seconds;
             var prevents = reference is not null && after is null;
             return (reference is null ? 0 : ((after ?? horizon) - reference.Value) / 60, prevents);
         }
 
-        var steps = new List<(string Action, IReadOnlyList<string> Targets, string Description, double Gained, bool Prevents)>();
+        // The latest moment a preventing step still prevents (bisected; at the first crossing it is too late by definition).
+        double? ActWithin(Action<ForecastActions> apply, bool prevents)
+        {
+            if (!prevents || reference is not { } late)
+            {
+                return null;
+            }
+
+            double early = 0;
+            for (var k = 0; k < ActWithinBisections && late - early > 1; k++)
+            {
+                var mid = (early + late) / 2;
+                (early, late) = Evaluate(apply, mid).Prevents ? (mid, late) : (early, mid);
+            }
+
+            return Math.Floor(early);
+        }
+
+        var steps = new List<(Mitigation Measure, double Gained, bool Prevents)>();
         foreach (var c in candidates)
         {
             var (gained, prevents) = Evaluate(c.Apply);
-            steps.Add((c.Action, c.Targets, c.Description, gained, prevents));
+            steps.Add((c, gained, prevents));
         }
 
         var plan = steps
             .OrderByDescending(x => x.Prevents)
             .ThenByDescending(x => x.Gained)
-            .Select((x, k) => new MitigationStep(k + 1, x.Action, x.Targets, x.Description, Math.Round(x.Gained, 1), x.Prevents))
+            .Select((x, k) => new MitigationStep(k + 1, x.Measure.Action, x.Measure.Targets, x.Measure.Description, Math.Round(x.Gained, 1), x.Prevents) { ActWithinSeconds = ActWithin(x.Measure.Apply, x.Prevents) })
             .ToList();
         if (candidates.Count > 1 && !plan.Any(x => x.PreventsLimit))
         {
@@ -210,11 +238,17 @@ public static class CoolingFailureScenario
             // step taken after the others, so the first step stays one thing to do.
             var all = Together(candidates, Inv($"all {candidates.Count} steps together"));
             var (gained, prevents) = Evaluate(all.Apply);
-            plan.Add(new MitigationStep(plan.Count + 1, all.Action, all.Targets, all.Description, Math.Round(gained, 1), prevents));
+            plan.Add(new MitigationStep(plan.Count + 1, all.Action, all.Targets, all.Description, Math.Round(gained, 1), prevents) { ActWithinSeconds = ActWithin(all.Apply, prevents) });
         }
 
         return plan;
     }
+
+    /// <summary>Bisections of a preventing step's deadline: to 1/64 of the time to the first crossing (1.6 %: 25 s of 26 min).</summary>
+    private const int ActWithinBisections = 6;
+
+    /// <summary>"within 8.5 min" / "within 40 s": a step's deadline as an operator reads it.</summary>
+    public static string Within(double seconds) => seconds < 120 ? Inv($"within {seconds:0} s") : Inv($"within {seconds / 60:0.#} min");
 
     /// <summary>The action of the plan's last step when no step alone keeps every rack below the limit: all of them at once.</summary>
     public const string AllMeasures = "all_measures";

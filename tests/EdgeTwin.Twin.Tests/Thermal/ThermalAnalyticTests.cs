@@ -52,6 +52,9 @@ public sealed class ThermalAnalyticTests
         var cap = Assert.Single(result.MitigationPlan, s => s.Action == "cap_load");
         Assert.Equal(["R01"], cap.Targets);
         Assert.True(cap.PreventsLimit); // 5 kW / 0.5 kW/K + 22 = 32 °C asymptote: never above
+        // Either holds from any inlet below 32 °C, so the operator may wait until the crossing (less 2122 s / 2^6).
+        Assert.InRange(cap.ActWithinSeconds!.Value, Time(32) - 34, Time(32));
+        Assert.InRange(doors.ActWithinSeconds!.Value, Time(32) - 34, Time(32));
         Assert.Equal(1, result.MitigationPlan[0].Rank);
     }
 
@@ -103,6 +106,10 @@ public sealed class ThermalAnalyticTests
         var all = result.MitigationPlan[2];
         Assert.Equal((3, "all 2 steps together", true), (all.Rank, all.Description, all.PreventsLimit));
         Assert.Equal(["R01", "room1"], all.Targets.Order(StringComparer.Ordinal));
+        // Together they hold from any inlet below 32 °C (they level off at 28 °C): the deadline is the crossing at 676 s,
+        // less the bisection's step (676 s / 2^6). A step that does not prevent the crossing has none.
+        Assert.InRange(all.ActWithinSeconds!.Value, 676 - 11, 4000 * Math.Log(45.0 / 38));
+        Assert.All(result.MitigationPlan.Take(2), s => Assert.Null(s.ActWithinSeconds));
     }
 
     [Fact]

@@ -1101,11 +1101,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         // What the step buys is said in words: a bare "(+72 min)" after the action read like a deadline.
         var plan = result.MitigationPlan.Count == 0 ? string.Empty
             : "; first step: " + result.MitigationPlan[0].Description
-              + (result.MitigationPlan[0].PreventsLimit ? " (keeps every rack below the limit)" : Inv($" (buys {result.MitigationPlan[0].MinutesGained:0.#} min)"));
+              + (result.MitigationPlan[0].PreventsLimit ? " (keeps every rack below the limit" + Deadline(result.MitigationPlan[0]) + ")" : Inv($" (buys {result.MitigationPlan[0].MinutesGained:0.#} min)"));
         if (result.MitigationPlan.Count > 1 && result.MitigationPlan[^1] is { Action: CoolingFailureScenario.AllMeasures } all)
         {
             // No step is enough alone: whether all of them together are is the operator's next question.
-            plan += "; " + all.Description + (all.PreventsLimit ? ": keep every rack below the limit" : Inv($": buy {all.MinutesGained:0.#} min"));
+            plan += "; " + all.Description + (all.PreventsLimit ? ": keep every rack below the limit" + Deadline(all) : Inv($": buy {all.MinutesGained:0.#} min"));
         }
 
         var since = state.FailureStartKnown
@@ -1213,6 +1213,9 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     private static string Num(double v) => WireNumber.Format(v);
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>" if taken within 8.5 min": how long a preventing step may wait, the operator's deadline.</summary>
+    private static string Deadline(MitigationStep step) => step.ActWithinSeconds is { } s ? " if taken " + CoolingFailureScenario.Within(s) : string.Empty;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone}: {Units} down; {Unreachable} unreachable (no state reading for {Seconds} s while the site still reports), taken as stopped; publishing degraded live cooling_failure predictions")]
     private static partial void LogFailureUnreachable(ILogger logger, string units, string zone, string unreachable, double seconds);
