@@ -247,8 +247,8 @@ public static class CoolingFailureScenario
     /// <summary>Bisections of a preventing step's deadline: to 1/64 of the time to the first crossing (1.6 %: 25 s of 26 min).</summary>
     private const int ActWithinBisections = 6;
 
-    /// <summary>"within 8.5 min" / "within 40 s": a step's deadline as an operator reads it.</summary>
-    public static string Within(double seconds) => seconds < 120 ? Inv($"within {seconds:0} s") : Inv($"within {seconds / 60:0.#} min");
+    /// <summary>"within 8.5 min" / "within 40 s" / "at once": a step's deadline as an operator reads it.</summary>
+    public static string Within(double seconds) => seconds < 1 ? "at once" : seconds < 120 ? Inv($"within {seconds:0} s") : Inv($"within {seconds / 60:0.#} min");
 
     /// <summary>The action of the plan's last step when no step alone keeps every rack below the limit: all of them at once.</summary>
     public const string AllMeasures = "all_measures";

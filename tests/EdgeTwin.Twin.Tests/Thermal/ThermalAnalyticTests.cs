@@ -110,6 +110,7 @@ public sealed class ThermalAnalyticTests
         // less the bisection's step (676 s / 2^6). A step that does not prevent the crossing has none.
         Assert.InRange(all.ActWithinSeconds!.Value, 676 - 11, 4000 * Math.Log(45.0 / 38));
         Assert.All(result.MitigationPlan.Take(2), s => Assert.Null(s.ActWithinSeconds));
+        Assert.Equal(["at once", "within 40 s", "within 11.3 min"], new[] { 0.4, 40, 676 }.Select(CoolingFailureScenario.Within));
     }
 
     [Fact]
