@@ -264,7 +264,7 @@ public static class CoolingMaintenanceWindow
         ArgumentNullException.ThrowIfNull(result);
         string StartIn(double seconds) => Inv($"in {seconds / 3600:0.#} h") + (clock?.Invoke(seconds) ?? string.Empty);
         string Start(CoolingWindowCandidate c) => StartIn(c.StartInSeconds);
-        var stop = Inv($"{string.Join(", ", result.Units)} stopped for {Hours(result.OutageSeconds)}");
+        var stop = Inv($"{string.Join(", ", result.Units)} stopped for {Duration(result.OutageSeconds)}");
         var holding = result.Candidates.Count(c => c.Holds);
         var (best, worst) = (result.Best, result.Worst);
         if (holding == 0)
@@ -291,25 +291,25 @@ public static class CoolingMaintenanceWindow
     private static string DescribeRemedies(CoolingWindowResult result, CoolingWindowRemedies remedies, Func<double, string> startIn)
     {
         var shorter = remedies.LongestHoldingOutageSeconds is { } s
-            ? Inv($"to hold, stop for at most {Hours(s)}, starting {startIn(remedies.LongestHoldingStartInSeconds)}")
-            : Inv($"not even a {Hours(ShorterStopStep.TotalSeconds)} stop holds");
+            ? Inv($"to hold, stop for at most {Duration(s)}, starting {startIn(remedies.LongestHoldingStartInSeconds)}")
+            : Inv($"not even a {Duration(ShorterStopStep.TotalSeconds)} stop holds");
         var holding = remedies.Measures.Where(m => m.StartsHolding > 0).ToList();
         if (holding.Count > 0)
         {
             var top = holding[0];
             var others = holding.Count > 1 ? "; also holding: " + string.Join(", ", holding.Skip(1).Select(m => m.Action)) : string.Empty;
-            return shorter + Inv($"; or, for the whole {Hours(result.OutageSeconds)}, {top.Description}: {top.StartsHolding} of {top.StartsTried} starts hold, the best {startIn(top.Best.StartInSeconds)} with peak {top.Best.HottestRack} {top.Best.PeakInletC:0.0} °C{others}");
+            return shorter + Inv($"; or, for the whole {Duration(result.OutageSeconds)}, {top.Description}: {top.StartsHolding} of {top.StartsTried} starts hold, the best {startIn(top.Best.StartInSeconds)} with peak {top.Best.HottestRack} {top.Best.PeakInletC:0.0} °C{others}");
         }
 
         var extraCooling = "plan extra cooling" + (remedies.HeatToRemoveKw is { } kw ? Inv($" of about {kw:0.#} kW (portable units) or move that much load out of the room") : string.Empty);
         if (remedies.Measures.Count == 0)
         {
-            return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)}, ") + extraCooling;
+            return shorter + Inv($"; for the whole {Duration(result.OutageSeconds)}, ") + extraCooling;
         }
 
         var most = remedies.Measures[0];
         var which = most.Action == CoolingFailureScenario.AllMeasures ? "not even all of them together" : Inv($"the best, {most.Action}");
-        return shorter + Inv($"; for the whole {Hours(result.OutageSeconds)} no measure holds ({which}: {most.Best.RacksAt32C[0]} at 32 °C {Minutes(most.Best.TimeTo32Seconds!.Value)} in, starting {startIn(most.Best.StartInSeconds)}): ") + extraCooling;
+        return shorter + Inv($"; for the whole {Duration(result.OutageSeconds)} no measure holds ({which}: {most.Best.RacksAt32C[0]} at 32 °C {Minutes(most.Best.TimeTo32Seconds!.Value)} in, starting {startIn(most.Best.StartInSeconds)}): ") + extraCooling;
     }
 
     /// <summary>The holding starts as spans of consecutive ones: "12–15 h, 23 h".</summary>
@@ -336,9 +336,7 @@ public static class CoolingMaintenanceWindow
     }
 
     /// <summary>A stop's length as a planner writes it: "4 h", "45 min", "6 h 55 min".</summary>
-    public static string Duration(double seconds) => Hours(seconds);
-
-    private static string Hours(double seconds) =>
+    public static string Duration(double seconds) =>
         seconds % 3600 == 0 ? Inv($"{seconds / 3600:0} h")
         : seconds < 3600 ? Inv($"{seconds / 60:0} min")
         : Inv($"{Math.Floor(seconds / 3600):0} h {(seconds % 3600) / 60:0} min");
@@ -351,15 +349,12 @@ public static class CoolingMaintenanceWindow
     {
         var actions = Actions(model, failure, outage, startIn, 0);
         apply?.Invoke(actions);
-        // A measure is taken at the stop, not from now: hours under it before the start would pre-cool the room.
-        actions.ActionsFrom = actions.FailAfter;
         var expected = ThermalForecast.Run(model, now, actions);
         ZoneForecast? band = null;
         if (options.RiskSigmas > 0 && expected.Racks.Any(r => r.SecondsTo32 is null))
         {
             var upper = Actions(model, failure, outage, startIn, options.RiskSigmas);
             apply?.Invoke(upper);
-            upper.ActionsFrom = upper.FailAfter;
             band = ThermalForecast.Run(model, now, upper);
         }
 
@@ -389,6 +384,8 @@ public static class CoolingMaintenanceWindow
         var actions = CoolingFailureScenario.Failure(model, failure);
         actions.FollowLoadProfile = true;
         actions.FailAfter = TimeSpan.FromSeconds(startIn);
+        // A measure is taken at the stop, not from now: hours under it before the start would pre-cool the room.
+        actions.ActionsFrom = actions.FailAfter;
         actions.Outage = outage;
         actions.Horizon = outage + Tail;
         actions.UncertaintySigmas = sigmas;
