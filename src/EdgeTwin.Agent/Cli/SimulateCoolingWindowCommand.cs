@@ -7,7 +7,7 @@ namespace EdgeTwin.Agent.Cli;
 
 /// <summary>
 /// <c>edgetwin simulate cooling-maintenance-window --unit crac1 --minutes 240 [--step-min 30] [--within-h 24]
-/// [--non-critical R1,R2] (--config FILE --history CSV | --demo-seed N) [--json]</c>: when over the next day to stop
+/// [--non-critical R1,R2] [--precool-min 60] (--config FILE --history CSV | --demo-seed N) [--json]</c>: when over the next day to stop
 /// cooling units for a planned repair with the most margin, every start on a grid run through the twin with the load's
 /// daily profile; when no start holds, what would (a shorter stop, measures for the whole stop). A what-if on the twin:
 /// nothing is sent to any device. Exit codes: 0 done, 2 bad arguments or input.
@@ -27,12 +27,15 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
         var within = new Option<double>("--within-h") { Description = "Latest start tried, in hours from now (0–48).", DefaultValueFactory = _ => 24 }
             .Between(0, CoolingWindowOptions.MaxWithin.TotalHours);
         var nonCritical = new Option<string[]>("--non-critical") { Description = "Racks whose load may be shut down for the stop (a measure tried when no start holds; repeat or comma-separate)." };
+        var precool = new Option<double>("--precool-min") { Description = "Minutes before the stop that the precool measure raises the remaining units' fans and lowers their set points (0: not tried; up to 360).", DefaultValueFactory = _ => 60 }
+            .Between(0, CoolingWindowOptions.MaxPrecoolLead.TotalMinutes);
         var command = new Command("cooling-maintenance-window", "Best time over the next day to stop cooling units for a repair, and how the room holds.");
         command.Options.Add(unit);
         command.Options.Add(minutes);
         command.Options.Add(step);
         command.Options.Add(within);
         command.Options.Add(nonCritical);
+        command.Options.Add(precool);
         source.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
@@ -46,7 +49,7 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
                 parse,
                 source,
                 "simulate cooling-maintenance-window",
-                twin => TwinScenarios.CoolingWindow(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(minutes), parse.GetValue(step), parse.GetValue(within), TwinScenarios.Ids(parse.GetValue(nonCritical))),
+                twin => TwinScenarios.CoolingWindow(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(minutes), parse.GetValue(step), parse.GetValue(within), TwinScenarios.Ids(parse.GetValue(nonCritical)), parse.GetValue(precool)),
                 WriteAsync).ConfigureAwait(false);
         });
         return command;
@@ -73,7 +76,7 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
                 : "heat to remove: the room does not hold even without its IT load").ConfigureAwait(false);
             if (remedies.Measures.Count > 0)
             {
-                await output.WriteLineAsync($"measures taken when the units stop and kept through it, each tried at {remedies.Measures[0].StartsTried} of the starts:").ConfigureAwait(false);
+                await output.WriteLineAsync($"measures kept through the stop, taken when the units stop (precool: before), each tried at {remedies.Measures[0].StartsTried} of the starts:").ConfigureAwait(false);
                 await output.WriteLineAsync($"{"rank",4} {"action",-26} {"hold",7} {"best in",8} {"peak",6} {"to 32 °C",10} description").ConfigureAwait(false);
                 foreach (var m in remedies.Measures)
                 {

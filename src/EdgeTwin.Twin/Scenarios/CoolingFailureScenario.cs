@@ -253,6 +253,9 @@ public static class CoolingFailureScenario
     /// <summary>The action of the plan's last step when no step alone keeps every rack below the limit: all of them at once.</summary>
     public const string AllMeasures = "all_measures";
 
+    /// <summary>The remaining units to full fan speed and their set points 3 K lower.</summary>
+    public const string RaiseFansLowerSetpoints = "raise_fans_lower_setpoints";
+
     private static string Inv(FormattableString s) => s.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A measure an operator can take against a cooling stop, and how it changes a forecast.</summary>
@@ -282,7 +285,7 @@ public static class CoolingFailureScenario
         if (remaining.Count > 0)
         {
             var ids = remaining.Select(j => zone.Units[j].Id).ToList();
-            candidates.Add(new("raise_fans_lower_setpoints", ids, $"set the remaining units ({string.Join(", ", ids)}) to 100 % fan speed and lower their supply set point by 3 K (not below {s.MinSupplySetpointC:0} °C)", a =>
+            candidates.Add(new(RaiseFansLowerSetpoints, ids, $"set the remaining units ({string.Join(", ", ids)}) to 100 % fan speed and lower their supply set point by 3 K (not below {s.MinSupplySetpointC:0} °C)", a =>
             {
                 foreach (var j in remaining)
                 {

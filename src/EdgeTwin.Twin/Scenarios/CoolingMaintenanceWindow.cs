@@ -103,6 +103,15 @@ public sealed record CoolingWindowOptions
 
     /// <summary>When no start holds, look for what would (<see cref="CoolingWindowResult.Remedies"/>).</summary>
     public bool PlanRemedies { get; init; } = true;
+
+    /// <summary>Longest pre-cooling asked for: a room's air and racks hold cold for minutes, not hours.</summary>
+    public static readonly TimeSpan MaxPrecoolLead = TimeSpan.FromHours(6);
+
+    /// <summary>
+    /// How long before the stop the <c>precool</c> measure raises the remaining units' fans and lowers their set points
+    /// (kept through the stop), the usual preparation for planned cooling work; zero: not tried.
+    /// </summary>
+    public TimeSpan PrecoolLead { get; init; } = TimeSpan.FromHours(1);
 }
 
 /// <summary>
@@ -132,6 +141,11 @@ public static class CoolingMaintenanceWindow
         if (options.Outage <= TimeSpan.Zero || options.Outage > CoolingWindowOptions.MaxOutage)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Outage, $"{Name}: the stop must last more than 0 and at most {CoolingWindowOptions.MaxOutage.TotalHours:0} h");
+        }
+
+        if (options.PrecoolLead < TimeSpan.Zero || options.PrecoolLead > CoolingWindowOptions.MaxPrecoolLead)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.PrecoolLead, $"{Name}: pre-cooling must start 0 to {CoolingWindowOptions.MaxPrecoolLead.TotalHours:0} h before the stop");
         }
 
         if (options.Step <= TimeSpan.Zero || options.Within < TimeSpan.Zero || options.Within > CoolingWindowOptions.MaxWithin)
@@ -214,6 +228,12 @@ public static class CoolingMaintenanceWindow
             measures.Add(Measure(m));
         }
 
+        if (Precool(mitigations, options.PrecoolLead) is { } precool)
+        {
+            measures.Add(Measure(precool));
+        }
+
+        // "Together" is the measures taken at the stop: pre-cooling would move every one of them earlier.
         if (mitigations.Count > 1 && measures.All(m => m.Holding == 0))
         {
             measures.Add(Measure(CoolingFailureScenario.Together(mitigations, "all of them together: " + string.Join("; ", mitigations.Select(m => m.Description)))));
@@ -235,6 +255,27 @@ public static class CoolingMaintenanceWindow
             var tried = starts.Select(start => Candidate(model, now, failure, options, start, options.Outage, m.Apply)).ToList();
             return (m, tried.Count(c => c.Holds), tried.OrderBy(c => c, Ranking).First());
         }
+    }
+
+    /// <summary>The <c>precool</c> measure's action.</summary>
+    public const string PrecoolAction = "precool";
+
+    /// <summary>
+    /// The remaining units' fans raised and set points lowered <paramref name="lead"/> before the stop (from now when the
+    /// stop starts sooner) and kept through it; null when no unit remains to do it or pre-cooling is not asked for.
+    /// </summary>
+    private static CoolingFailureScenario.Mitigation? Precool(IReadOnlyList<CoolingFailureScenario.Mitigation> mitigations, TimeSpan lead)
+    {
+        if (lead <= TimeSpan.Zero || mitigations.FirstOrDefault(m => m.Action == CoolingFailureScenario.RaiseFansLowerSetpoints) is not { } raise)
+        {
+            return null;
+        }
+
+        return new(PrecoolAction, raise.Targets, Inv($"pre-cool from {Duration(lead.TotalSeconds)} before the stop: {raise.Description}"), a =>
+        {
+            raise.Apply(a);
+            a.ActionsFrom = a.FailAfter > lead ? a.FailAfter - lead : TimeSpan.Zero;
+        });
     }
 
     /// <summary>Better first: holds, then the later first rack at 32 °C (never is latest), then the lower peak, then the sooner start.</summary>

@@ -50,7 +50,9 @@ public sealed class CoolingWindowCommandTests
         Assert.Contains("; to hold, stop for at most ", lines[1], StringComparison.Ordinal);
         Assert.Single(lines, l => l.StartsWith("shorter stop: at most ", StringComparison.Ordinal));
         Assert.Single(lines, l => l.StartsWith("heat to remove for the whole stop at that start: about ", StringComparison.Ordinal));
-        Assert.Contains("measures taken when the units stop and kept through it, each tried at 13 of the starts:", lines);
+        Assert.Contains("measures kept through the stop, taken when the units stop (precool: before), each tried at 13 of the starts:", lines);
+        var precool = Assert.Single(lines, l => l.Contains(" precool ", StringComparison.Ordinal));
+        Assert.Contains("pre-cool from 1 h before the stop: set the remaining units (crac2) to 100 % fan speed", precool, StringComparison.Ordinal);
         var shed = Assert.Single(lines, l => l.Contains(" shed_load ", StringComparison.Ordinal));
         Assert.EndsWith("shut down the non-critical load on A06, B06", shed, StringComparison.Ordinal);
 
@@ -71,6 +73,7 @@ public sealed class CoolingWindowCommandTests
     [InlineData("--minutes must be from 1 to 1440, got 2000", "--unit", "crac1", "--minutes", "2000")]
     [InlineData("--step-min must be from 5 to 1440, got 1", "--unit", "crac1", "--minutes", "60", "--step-min", "1")]
     [InlineData("--within-h must be from 0 to 48, got 72", "--unit", "crac1", "--minutes", "60", "--within-h", "72")]
+    [InlineData("--precool-min must be from 0 to 360, got 400", "--unit", "crac1", "--minutes", "60", "--precool-min", "400")]
     [InlineData("simulate cooling-maintenance-window: --step-min 5 within 48 h is 577 start times, more than 289: take a longer step", "--unit", "crac1", "--minutes", "60", "--step-min", "5", "--within-h", "48")]
     [InlineData("simulate cooling_maintenance_window: unknown cooling unit(s) CRAC-9 (known: crac1", "--unit", "CRAC-9", "--minutes", "60")]
     public async Task Bad_arguments_are_refused_naming_the_option(string message, params string[] args)

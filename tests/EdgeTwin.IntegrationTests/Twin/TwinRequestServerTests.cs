@@ -190,13 +190,14 @@ public sealed class TwinRequestServerTests
         AssertError(await requester.RequestAsync(prefix + "teleport", "{}"), "unknown_scenario", "unknown scenario 'teleport'");
         AssertError(await requester.RequestAsync(prefix + "cooling_maintenance_window", """{"units":["crac1"]}"""), "invalid_field", "field 'minutes': required");
         AssertError(await requester.RequestAsync(prefix + "cooling_maintenance_window", """{"units":["crac1"],"minutes":60,"step_min":5,"within_h":48}"""), "invalid_field", "field 'step_min': 5 within 48 h is 577 start times, more than 289: take a longer step");
+        AssertError(await requester.RequestAsync(prefix + "cooling_maintenance_window", """{"units":["crac1"],"minutes":60,"precool_min":400}"""), "invalid_field", "field 'precool_min': 400 is outside 0..360");
 
         // No response topic: nothing comes back, and the server keeps answering.
         await requester.PublishWithoutResponseTopicAsync(prefix + "add_rack", """{"kw":5}""");
         await Task.Delay(TimeSpan.FromSeconds(1), Ct);
         var ok = await requester.RequestAsync(prefix + "add_rack", """{"kw":5}""");
         Assert.Equal("ok", ok.Status);
-        Assert.Equal(10, requester.Received);
+        Assert.Equal(11, requester.Received);
     }
 
     [Fact]

@@ -269,6 +269,65 @@ public sealed class CoolingMaintenanceWindowTests
             CoolingMaintenanceWindow.Describe(result));
     }
 
+    /// <summary>
+    /// Pre-cooling, by the closed form: one 23 kW rack that sees the room (C = 2000 kJ/K, U = 0.5 kW/K to 22 °C), two
+    /// units of 1 kW/K at full fan whose supply is their set point (18 °C). Both running hold the room at
+    /// (23 + 11 + 36)/2.5 = 28 °C. crac1 stops for 45 min; crac2 alone at 15 °C (fans already full, set point 3 K lower)
+    /// levels off at (23 + 11 + 15)/1.5 = 32.67 °C with τ = 1333 s: from 28 °C it crosses 32 °C after
+    /// 1333·ln(4.67/0.67) = 2594 s, within the stop. Pre-cooled for an hour before (crac2 at 15 °C beside crac1: toward
+    /// 26.8 °C, τ = 800 s) the room starts the stop at 26.81 °C and crosses only after 2898 s: the stop in 1 h holds with
+    /// a peak of T(2700 s); the stop now has no hour before it and fares as the measure taken at the stop.
+    /// </summary>
+    [Fact]
+    public void Pre_cooling_an_hour_before_a_stop_lets_the_room_hold_where_the_same_measure_at_the_stop_does_not()
+    {
+        var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0, InletLagSeconds = 0.01, OutsideC = 22 };
+        var zone = new ThermalZone("room1", 100, [new ThermalRack("R01", "A", 1, 30, 10)], [new ThermalUnit("crac1", 1000, ["R01"]), new ThermalUnit("crac2", 1000, ["R01"])]);
+        var model = ThermalCalibrator.Prior(zone, settings);
+        model.HeatCapacityKjPerK = 2000;
+        model.EnvelopeUaKwPerK = 0.5;
+        model.RackBaseRecirculation[0] = 1;
+        for (var j = 0; j < 2; j++)
+        {
+            model.UnitConductanceKwPerK[j] = 1;
+            model.UnitFanKw[j] = 0;
+        }
+
+        var frame = new ZoneFrame(0, 1, 2);
+        frame.RackPowerKw[0] = 23;
+        frame.RackInletC[0] = 28;
+        for (var j = 0; j < 2; j++)
+        {
+            frame.UnitReturnC[j] = 28;
+            frame.UnitFanSpeed[j] = 1;
+            frame.UnitSupplyC[j] = 18;
+        }
+
+        var r = CoolingMaintenanceWindow.Run(model, frame, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromMinutes(45), Step = TimeSpan.FromHours(1), Within = TimeSpan.FromHours(1), RiskSigmas = 0 });
+
+        Assert.Equal(2, r.Candidates.Count);
+        Assert.All(r.Candidates, c => Assert.False(c.Holds));
+        var remedies = Assert.IsType<CoolingWindowRemedies>(r.Remedies);
+        var raise = Assert.Single(remedies.Measures, m => m.Action == CoolingFailureScenario.RaiseFansLowerSetpoints);
+        var precool = Assert.Single(remedies.Measures, m => m.Action == CoolingMaintenanceWindow.PrecoolAction);
+        var crossing = 2000 / 1.5 * Math.Log((98.0 / 3 - 28) / (98.0 / 3 - 32));
+        Assert.Equal((0, 2), (raise.StartsHolding, raise.StartsTried));
+        Assert.Equal(crossing, raise.Best.TimeTo32Seconds!.Value, 15.0);
+        Assert.Equal((1, 2), (precool.StartsHolding, precool.StartsTried));
+        Assert.Equal(["crac2"], precool.Targets);
+        Assert.Equal(3600, precool.Best.StartInSeconds);
+        var startC = 26.8 + (1.2 * Math.Exp(-3600 / 800.0));
+        Assert.Equal(98.0 / 3 - ((98.0 / 3 - startC) * Math.Exp(-2700 / (2000 / 1.5))), precool.Best.PeakInletC, 0.05);
+        Assert.StartsWith("pre-cool from 1 h before the stop: set the remaining units (crac2) to 100 % fan speed", precool.Description, StringComparison.Ordinal);
+        Assert.True(precool.Rank < raise.Rank);
+
+        // Asked for none, the measure is not tried; a lead beyond six hours is refused.
+        var without = CoolingMaintenanceWindow.Run(model, frame, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromMinutes(45), Step = TimeSpan.FromHours(1), Within = TimeSpan.FromHours(1), RiskSigmas = 0, PrecoolLead = TimeSpan.Zero });
+        Assert.DoesNotContain(without.Remedies!.Measures, m => m.Action == CoolingMaintenanceWindow.PrecoolAction);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => CoolingMaintenanceWindow.Run(model, frame, new CoolingWindowOptions { Units = ["crac1"], Outage = TimeSpan.FromMinutes(45), PrecoolLead = TimeSpan.FromHours(7) }));
+        Assert.Contains("pre-cooling must start 0 to 6 h before the stop", e.Message, StringComparison.Ordinal);
+    }
+
     private static (ZoneThermalModel Model, ZoneFrame Now) SimulatedRoom(int seed, int racks, int units)
     {
         var spec = EdgeTwin.Simulator.Physics.SiteGenerator.Generate(new EdgeTwin.Simulator.Physics.SiteGenerationOptions { Racks = racks, CoolingUnits = units, Seed = seed, Machines = 0, Start = new DateTimeOffset(2026, 12, 4, 12, 0, 0, TimeSpan.Zero) });

@@ -77,7 +77,7 @@ internal static class TwinRequestHandler
     public static readonly IReadOnlyDictionary<string, string[]> Fields = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         [CoolingFailure] = ["units", "horizon_min", "non_critical"],
-        [CoolingWindow] = ["units", "minutes", "step_min", "within_h", "non_critical"],
+        [CoolingWindow] = ["units", "minutes", "step_min", "within_h", "non_critical", "precool_min"],
         [AddRack] = ["kw", "zone", "row", "next_to", "feeds"],
         [LoadChange] = ["rack", "delta_kw"],
         [FeedFailure] = ["element"],
@@ -311,7 +311,8 @@ internal static class TwinRequestHandler
         }
 
         var nonCritical = a.Ids("non_critical");
-        return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, units, minutes, step, within, nonCritical));
+        var precool = a.Number("precool_min", 60, min: 0, max: CoolingWindowOptions.MaxPrecoolLead.TotalMinutes);
+        return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, units, minutes, step, within, nonCritical, precool));
     }
 
     private static Func<SiteTwin, string> AddRackRun(Args a, out Func<ThermalZone, bool>? needs)
