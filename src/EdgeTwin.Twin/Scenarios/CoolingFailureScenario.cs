@@ -322,8 +322,7 @@ public static class CoolingFailureScenario
                 var moved = 0.0;
                 foreach (var i in hottest)
                 {
-                    var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
-                    moved += 0.5 * p;
+                    moved += 0.5 * LoadWhenTaken(model, now, i, a);
                     a.RackPowerScale[i] = 0.5;
                 }
 
@@ -348,6 +347,24 @@ public static class CoolingFailureScenario
         }
 
         return candidates;
+    }
+
+    /// <summary>
+    /// A rack's load when a measure is taken: the present one, or, for a measure taken later on a forecast that follows
+    /// the daily profile, the profile's then with the present deviation faded as the forecast fades it — load migrated at
+    /// a night-time stop is half of what the rack carries at night, not of its afternoon load.
+    /// </summary>
+    internal static double LoadWhenTaken(ZoneThermalModel model, ZoneFrame now, int rack, ForecastActions actions)
+    {
+        var present = double.IsNaN(now.RackPowerKw[rack]) ? 0.6 * model.Zone.Racks[rack].BudgetKw : now.RackPowerKw[rack];
+        if (actions.ActionsFrom <= TimeSpan.Zero || !actions.FollowLoadProfile || !model.HasLoadProfile || model.RackLoadMeanKw[rack] <= 0 || double.IsNaN(now.RackPowerKw[rack]))
+        {
+            return present;
+        }
+
+        var fade = Math.Exp(-actions.ActionsFrom.TotalSeconds / Math.Max(1, model.LoadNoiseTauSeconds));
+        var deviation = present - model.ProfileKw(rack, now.TimeSeconds);
+        return Math.Max(0, model.ProfileKw(rack, now.TimeSeconds + actions.ActionsFrom.TotalSeconds) + (deviation * fade));
     }
 
     private static double? Round(double? seconds) => seconds is { } v ? Math.Round(v, 1) : null;

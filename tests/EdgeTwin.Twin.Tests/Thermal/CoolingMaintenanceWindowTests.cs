@@ -328,6 +328,43 @@ public sealed class CoolingMaintenanceWindowTests
         Assert.Contains("pre-cooling must start 0 to 6 h before the stop", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// <c>migrate_load</c> moves half the hot rack's load to the cool one. Taken at a stop 12 h from now on a forecast
+    /// that follows the daily profile (R01: 10 + 4·cos(ωt) kW, 14 kW now, 6 kW then), half of what R01 carries then is
+    /// 3 kW; before, it moved half of the present 14 kW (7 kW) into the night and overheated the cool rack. Taken now,
+    /// or without a profile, it is half the present load.
+    /// </summary>
+    [Fact]
+    public void Regression_migrated_load_at_a_later_stop_was_half_the_racks_afternoon_load_not_what_it_carries_then()
+    {
+        var zone = new ThermalZone("room1", 100, [new ThermalRack("R01", "A", 1, 20, 10), new ThermalRack("R02", "A", 2, 20, 10)], [new ThermalUnit("crac1", 50, ["R01", "R02"]), new ThermalUnit("crac2", 50, ["R01", "R02"])]);
+        var model = ThermalCalibrator.Prior(zone);
+        model.HasLoadProfile = true;
+        model.RackLoadMeanKw[0] = 10;
+        model.RackLoadCosKw[0] = 4;
+        model.RackLoadMeanKw[1] = 5;
+        var now = new ZoneFrame(0, 2, 2);
+        now.RackPowerKw[0] = 14;
+        now.RackPowerKw[1] = 5;
+        var reference = new ZoneForecast
+        {
+            Racks = [new RackForecast { Rack = "R01", SecondsTo32 = 600, PeakInletC = 33 }, new RackForecast { Rack = "R02", PeakInletC = 25 }],
+        };
+        var migrate = Assert.Single(CoolingFailureScenario.Mitigations(model, now, ["crac1"], reference, []), m => m.Action == "migrate_load");
+
+        double Moved(TimeSpan from, bool profile)
+        {
+            var actions = new ForecastActions(model) { ActionsFrom = from, FollowLoadProfile = profile };
+            migrate.Apply(actions);
+            Assert.Equal([0.5, 1.0], actions.RackPowerScale);
+            return actions.RackExtraKw[1];
+        }
+
+        Assert.Equal(3, Moved(TimeSpan.FromHours(12), profile: true), 1e-9);
+        Assert.Equal(7, Moved(TimeSpan.Zero, profile: true), 1e-9);
+        Assert.Equal(7, Moved(TimeSpan.FromHours(12), profile: false), 1e-9);
+    }
+
     private static (ZoneThermalModel Model, ZoneFrame Now) SimulatedRoom(int seed, int racks, int units)
     {
         var spec = EdgeTwin.Simulator.Physics.SiteGenerator.Generate(new EdgeTwin.Simulator.Physics.SiteGenerationOptions { Racks = racks, CoolingUnits = units, Seed = seed, Machines = 0, Start = new DateTimeOffset(2026, 12, 4, 12, 0, 0, TimeSpan.Zero) });
