@@ -459,10 +459,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var inv = CultureInfo.InvariantCulture;
         var a = new Dictionary<string, string>(StringComparer.Ordinal) { ["line"] = _config.Id };
         var (line, stations) = AddBooks(a, nowMs);
-        double goodShare = 1;
         for (int i = 0; i < _oee.Length; i++)
         {
-            goodShare *= 1 - RejectRate(i, stations[i]);
             string id = _config.Spec.Stations[i].Id;
             a[$"state.{id}"] = MachineStates.Name(_oee[i].State);
             var f = _learners[i].Figures(nowMs);
@@ -545,8 +543,17 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             a["forecast.level"] = WireNumber.Format(ForecastLevel);
             // The instant the forecast is for, in UTC: the name every forecast family shares (shift.end is local wall clock).
             a["horizon_end"] = WireTime.Instant(UnixMs(shiftEnd));
-            // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations.
+            // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations,
+            // each station's rate the one expected over that many parts.
             long soFar = output;
+            double ahead = Math.Max(0, f.Mean.Mean - soFar), goodShare = 1;
+            for (int i = 0; i < _oee.Length; i++)
+            {
+                double rate = RejectRate(i, stations[i], ahead);
+                goodShare *= 1 - rate;
+                if (_quality[i] is { WindowParts: > 0 }) a[$"quality.reject_rate_ahead.{_config.Spec.Stations[i].Id}"] = WireNumber.Format(rate);
+            }
+
             double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;
             a["forecast.good_share"] = WireNumber.Format(goodShare);
             a["forecast.good_end_of_shift"] = WireNumber.Format(Good(f.Mean.Mean));
@@ -735,13 +742,14 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     }
 
     /// <summary>
-    /// A station's reject rate for the parts still to come (the good share is Π over stations of 1 − this, the stations'
-    /// rejects taken as independent): the predicted rate over the window for a station with a quality model (once it has
-    /// scored a part), else the observed share of rejects this shift (0 without reject counts).
+    /// A station's reject rate for the <paramref name="ahead"/> parts still to come (the good share is Π over stations of
+    /// 1 − this, the stations' rejects taken as independent): for a station with a quality model (once it has scored a
+    /// part) the window's predicted rate fading to the long-run one over those parts (<see cref="StationQuality.RateAhead"/>),
+    /// else the observed share of rejects this shift (0 without reject counts).
     /// </summary>
-    private double RejectRate(int station, OeeReport shift)
+    private double RejectRate(int station, OeeReport shift, double ahead)
     {
-        if (_quality[station] is { WindowParts: > 0 } q) return Math.Clamp(q.PredictedRate, 0, 1);
+        if (_quality[station] is { WindowParts: > 0 } q) return q.RateAhead(ahead);
         long made = shift.GoodQuantity + shift.RejectQuantity;
         return made > 0 ? (double)shift.RejectQuantity / made : 0;
     }
@@ -879,10 +887,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         text += string.Create(inv, $", end of shift{at} {mean:0} ({D("forecast.level") * 100:0} % of outcomes {p5:0}–{p95:0})");
         if (!a.ContainsKey("forecast.good_end_of_shift")) return text;
         text += string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good");
-        // Why fewer good than made: the stations whose rejects the forecast expects (the rate it uses: predicted with a
-        // model, else this shift's share). Without it "8105, 5953 good" sat next to the output station's Q 0.98.
+        // Why fewer good than made: the stations whose rejects the forecast expects (the rate it uses: the rate ahead with
+        // a model, else this shift's share). Without it "8105, 5953 good" sat next to the output station's Q 0.98.
         var expected = _config.Spec.Stations
-            .Select(s => (s.Id, Rate: a.TryGetValue($"quality.predicted_reject_rate.{s.Id}", out var p) ? double.Parse(p, inv)
+            .Select(s => (s.Id, Rate: a.TryGetValue($"quality.reject_rate_ahead.{s.Id}", out var p) ? double.Parse(p, inv)
                 : a.TryGetValue($"quality.{s.Id}", out var q) ? 1 - double.Parse(q, inv) : 0))
             .Where(x => x.Rate >= 0.005).OrderByDescending(x => x.Rate).ToList();
         if (expected.Count == 0) return text;

@@ -335,28 +335,70 @@ public sealed class LineQualityTests : IDisposable
     }
 
     [Fact]
-    public async Task The_good_parts_forecast_uses_the_predicted_reject_rate()
+    public async Task The_good_parts_forecast_uses_the_reject_rate_expected_ahead()
     {
         var (e, counters) = await TenMinutesAtX1();
         var a = e.Attributes!;
         double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
 
-        // S1 has a model: its rate is the predicted one (sigmoid(2 + logit 0.1) for every part), though no part was rejected.
+        // S1 has a model: its window rate is the predicted one (sigmoid(2 + logit 0.1) for every part), though no part was
+        // rejected; for the parts to come that rate fades toward the long-run 0.1 over the window (20 parts: 36 scored,
+        // fewer than two windows to tell how long a rate persists), so over the rest of the shift it is nearly 0.1.
         double predicted = Sigmoid(2 + Math.Log(0.1 / 0.9));
         Assert.Equal(predicted, D("quality.predicted_reject_rate.S1"), 12);
         Assert.Equal(0, D("quality.observed_reject_rate.S1"));
         Assert.False(a.ContainsKey("quality.predicted_reject_rate.S2"));
+        Assert.False(a.ContainsKey("quality.reject_rate_ahead.S2"));
+        double partsAhead = D("forecast.end_of_shift") - D("good"), persistence = 20;
+        double ahead = 0.1 + ((predicted - 0.1) * persistence * (1 - Math.Exp(-partsAhead / persistence)) / partsAhead);
+        Assert.Equal(ahead, D("quality.reject_rate_ahead.S1"), 9);
         // S2 has none: its observed share of rejects this shift (the first reading is the baseline).
         double s2 = (double)(counters[3] - 1) / (counters[2] - 4 + counters[3] - 1);
-        double share = (1 - predicted) * (1 - s2);
+        double share = (1 - ahead) * (1 - s2);
         Assert.Equal(share, D("forecast.good_share"), 9);
         double soFar = D("good");
         Assert.Equal(soFar + ((D("forecast.end_of_shift") - soFar) * share), D("forecast.good_end_of_shift"), 6);
         Assert.Equal(soFar + ((D("forecast.p5") - soFar) * share), D("forecast.good_p5"), 6);
         Assert.Equal(soFar + ((D("forecast.p95") - soFar) * share), D("forecast.good_p95"), 6);
-        Assert.True(D("forecast.good_end_of_shift") < D("forecast.end_of_shift") * 0.8);
+        Assert.True(D("forecast.good_end_of_shift") < D("forecast.end_of_shift") * (1 - s2));
         // The summary says why fewer good parts than made: the rate each station's rejects are expected at.
-        Assert.EndsWith(string.Create(CultureInfo.InvariantCulture, $", {D("forecast.good_end_of_shift"):0} good (rejects expected at S1 {predicted * 100:0.#} %, S2 {s2 * 100:0.#} %)"), e.Message, StringComparison.Ordinal);
+        Assert.EndsWith(string.Create(CultureInfo.InvariantCulture, $", {D("forecast.good_end_of_shift"):0} good (rejects expected at S1 {ahead * 100:0.#} %, S2 {s2 * 100:0.#} %)"), e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The rate ahead by hand (window 10, long-run rate 0.1 held): before two windows the present rate fades over the
+    /// window (10 parts); a rate that keeps its deviation persists (ρ at lag 10 is 1, capped at 0.999); a rate that flips
+    /// every window has ρ &lt; 0 (floored at 0.001: 10 / ln 1000 = 1.45 parts) and is the long-run one over a shift.
+    /// </summary>
+    [Fact]
+    public void The_rate_ahead_fades_from_the_window_to_the_long_run_over_how_long_the_rate_persists()
+    {
+        var path = WriteModel(prior: 0.1);
+        var q = new EdgeTwin.Twin.Line.Quality.StationQuality(EdgeTwin.Twin.Line.Quality.OnlineLogisticModel.Load(path), 1, window: 10);
+        double high = Sigmoid(2 + Math.Log(0.1 / 0.9)), low = Sigmoid(-2 + Math.Log(0.1 / 0.9));
+        static double Faded(double now, double parts, double l) => 0.1 + ((now - 0.1) * l * (1 - Math.Exp(-parts / l)) / parts);
+
+        Assert.True(double.IsNaN(q.RateAhead(100)));
+        q.SetInput(0, 1);
+        q.OnParts(5, rejected: false);
+        Assert.Equal(10, q.PersistenceParts);
+        Assert.Equal(Faded(high, 100, 10), q.RateAhead(100), 12);
+        Assert.Equal(high, q.RateAhead(0), 12);
+
+        q.OnParts(95, rejected: false);
+        Assert.Equal(-10 / Math.Log(0.999), q.PersistenceParts, 6);
+        Assert.Equal(Faded(high, 1000, -10 / Math.Log(0.999)), q.RateAhead(1000), 12);
+
+        var flipping = new EdgeTwin.Twin.Line.Quality.StationQuality(EdgeTwin.Twin.Line.Quality.OnlineLogisticModel.Load(path), 1, window: 10);
+        for (int k = 0; k < 20; k++)
+        {
+            flipping.SetInput(0, k % 2 == 0 ? 1 : -1);
+            flipping.OnParts(10, rejected: false);
+        }
+        Assert.Equal(10 / Math.Log(1000), flipping.PersistenceParts, 6);
+        Assert.Equal(low, flipping.PredictedRate, 12);
+        Assert.Equal(Faded(low, 5000, 10 / Math.Log(1000)), flipping.RateAhead(5000), 12);
+        Assert.Equal(0.1, flipping.RateAhead(5000), 3);
     }
 
     // Regression: the summary showed the line's OEE next to the output station's A, P and Q, which do not multiply out to it.

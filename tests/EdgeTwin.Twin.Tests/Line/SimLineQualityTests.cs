@@ -92,6 +92,88 @@ public sealed class SimLineQualityTests
         Assert.True(double.Parse(last["forecast.good_end_of_shift"], CultureInfo.InvariantCulture) < double.Parse(last["forecast.end_of_shift"], CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// The reject rate the end-of-shift forecast applies to the parts still to come, against the share of S2's parts
+    /// that were rejected over the rest of the shift (06:00–14:00, three seeds, every state with at least an hour left).
+    /// Regression: the window's predicted rate was applied to every part to the end of the shift, so a forecast made at
+    /// a worn tool's end of life expected its 20–30 % rejects for hours of fresh tools (the demo read "4037 good (rejects
+    /// expected at S2 23.5 %)" with 0 rejected); the rate ahead fades from the window's to the long-run one.
+    /// </summary>
+    [Fact]
+    public async Task Regression_the_window_rate_at_a_worn_tool_was_expected_for_the_rest_of_the_shift()
+    {
+        double aheadError = 0, windowError = 0;
+        int count = 0;
+        var log = new System.Text.StringBuilder();
+        foreach (var seed in new[] { 5, 6, 7 })
+        {
+            var spec = SimLineSpec.Packaging(4, seed: seed);
+            var line = new SimLine(spec, new SimRandom(seed));
+            var config = LineTwinConfig.Parse(SimLineConfig.Yaml(spec, s => "plc-" + s.ToLowerInvariant()), "sim.yaml", new ConfigDiagnostics())!;
+            var registry = new SeriesRegistry();
+            var sink = new RecordingEventSink();
+            var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(5));
+            int n = spec.Stations.Count;
+            var ids = new SeriesId[n, 3];
+            for (int i = 0; i < n; i++)
+            {
+                var dev = "plc-" + spec.Stations[i].Id.ToLowerInvariant();
+                ids[i, 0] = registry.GetOrAdd(new SeriesDescriptor(dev, "machine_state", "1", MetricKind.State));
+                ids[i, 1] = registry.GetOrAdd(new SeriesDescriptor(dev, "good_parts", "1", MetricKind.Counter));
+                ids[i, 2] = registry.GetOrAdd(new SeriesDescriptor(dev, "reject_parts", "1", MetricKind.Counter));
+            }
+            var temp = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_temperature", "Cel", MetricKind.Gauge));
+            var pressure = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_pressure", "bar", MetricKind.Gauge));
+
+            long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 6, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+            var batch = new Sample[(n * 3) + 2];
+            const int Seconds = (8 * 3600) - 2, Poll = 2;
+            var states = new List<(int Second, double Ahead, double Window, long Parts, long Rejects)>();
+            for (int s = 0; s <= Seconds; s += Poll)
+            {
+                line.Step(Poll);
+                long t = t0 + (s * 1000L);
+                int k = 0;
+                batch[k++] = new Sample(temp, t, line.ProcessTemperature(1));
+                batch[k++] = new Sample(pressure, t, line.ProcessPressure(1));
+                for (int i = 0; i < n; i++)
+                {
+                    batch[k++] = new Sample(ids[i, 0], t, line.PackMlState(i));
+                    batch[k++] = new Sample(ids[i, 1], t, line.Good(i));
+                    batch[k++] = new Sample(ids[i, 2], t, line.Reject(i));
+                }
+                int before = sink.Events.Count;
+                await stage.ProcessAsync(batch, TestContext.Current.CancellationToken);
+                for (int e = before; e < sink.Events.Count; e++)
+                {
+                    if (sink.Events[e].Source == "line/line1" && sink.Events[e].Attributes is { } a && a.TryGetValue("quality.reject_rate_ahead.S2", out var ahead))
+                    {
+                        states.Add((s, double.Parse(ahead, CultureInfo.InvariantCulture), double.Parse(a["quality.predicted_reject_rate.S2"], CultureInfo.InvariantCulture), line.Good(1) + line.Reject(1), line.Reject(1)));
+                    }
+                }
+            }
+
+            long parts = line.Good(1) + line.Reject(1), rejects = line.Reject(1);
+            double seedAhead = 0, seedWindow = 0;
+            int seedCount = 0;
+            foreach (var x in states.Where(x => x.Second <= Seconds - 3600))
+            {
+                double actual = (double)(rejects - x.Rejects) / (parts - x.Parts);
+                seedAhead += Math.Abs(x.Ahead - actual);
+                seedWindow += Math.Abs(x.Window - actual);
+                seedCount++;
+            }
+            aheadError += seedAhead;
+            windowError += seedWindow;
+            count += seedCount;
+            log.Append(CultureInfo.InvariantCulture, $"seed {seed}: {parts} parts, {rejects} rejects ({(double)rejects / parts:P1}); {seedCount} states with ≥ 1 h left: mean |error| rate ahead {seedAhead / seedCount:0.0000}, window rate {seedWindow / seedCount:0.0000}; persistence {stage.Quality(1)!.PersistenceParts:0} parts\n");
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine(log + string.Create(CultureInfo.InvariantCulture, $"all: {count} states, mean |error| rate ahead {aheadError / count:0.0000}, window rate {windowError / count:0.0000}"));
+        Assert.True(aheadError < 0.5 * windowError, $"rate ahead {aheadError / count:0.0000} vs window {windowError / count:0.0000}");
+        Assert.True(aheadError / count < 0.03, $"rate ahead mean |error| {aheadError / count:0.0000}");
+    }
+
     private static double Correlation(double[] x, double[] y)
     {
         double mx = x.Average(), my = y.Average(), sxy = 0, sxx = 0, syy = 0;

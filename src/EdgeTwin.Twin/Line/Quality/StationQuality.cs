@@ -42,6 +42,10 @@ public sealed class StationQuality
     private double _sumP;
     private int _sumRejected;
     private bool _alerted;
+    // Exponentially weighted lag-window covariance and variance of the scored probabilities about the long-run rate:
+    // how long the present rate persists (RateAhead).
+    private double _lagCov, _lagVar;
+    private long _lagPairs;
 
     public StationQuality(OnlineLogisticModel model, int inputs, int window, int inspectionDelay = 0)
     {
@@ -79,6 +83,39 @@ public sealed class StationQuality
 
     /// <summary>Mean calibrated fail probability over the window (NaN before the first part).</summary>
     public double PredictedRate => _n == 0 ? double.NaN : Math.Clamp(_sumP / _n, 0, 1);
+
+    /// <summary>Weight of each new pair in the persistence estimate (about the last 2,000 parts).</summary>
+    public const double PersistenceAlpha = 1.0 / 2000;
+
+    /// <summary>
+    /// Parts over which the present rate fades toward the long-run one (an AR(1) correlation length, from the scored
+    /// probabilities' autocorrelation at the window's lag, −window / ln ρ); the window itself until two windows were
+    /// scored or when the rate does not vary.
+    /// </summary>
+    public double PersistenceParts
+    {
+        get
+        {
+            if (_lagPairs < _p.Length || _lagVar <= 1e-12) return _p.Length;
+            var rho = Math.Clamp(_lagCov / _lagVar, 1e-3, 0.999);
+            return -_p.Length / Math.Log(rho);
+        }
+    }
+
+    /// <summary>
+    /// The expected reject rate of the next <paramref name="parts"/> parts: the window's predicted rate now, fading toward
+    /// the long-run rate the model tracks (<see cref="OnlineLogisticModel.FailRate"/>) over <see cref="PersistenceParts"/>,
+    /// averaged over those parts. Over a few parts it is the window's; over a shift of tool cycles the long-run one — the
+    /// window at a worn tool's end of life no longer stood for every part to the end of the shift (NaN before the first part).
+    /// </summary>
+    public double RateAhead(double parts)
+    {
+        var now = PredictedRate;
+        if (double.IsNaN(now) || parts <= 0) return now;
+        var longRun = _model.FailRate;
+        var l = PersistenceParts;
+        return Math.Clamp(longRun + ((now - longRun) * l * (1 - Math.Exp(-parts / l)) / parts), 0, 1);
+    }
 
     /// <summary>Share of rejects over the window, from the counters (NaN before the first part).</summary>
     public double ObservedRate => _n == 0 ? double.NaN : (double)_sumRejected / _n;
@@ -135,6 +172,11 @@ public sealed class StationQuality
             LearnResult(rejected);
             if (_n == _p.Length)
             {
+                // The part scored a window ago against this one, both about the long-run rate.
+                double m = _model.FailRate, a = p - m, b = _p[_next] - m;
+                _lagCov += PersistenceAlpha * ((a * b) - _lagCov);
+                _lagVar += PersistenceAlpha * ((0.5 * ((a * a) + (b * b))) - _lagVar);
+                _lagPairs++;
                 _sumP -= _p[_next];
                 if (_rejected[_next]) _sumRejected--;
             }
