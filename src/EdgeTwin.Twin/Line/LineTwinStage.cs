@@ -247,13 +247,18 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
                 var good = _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 _learners[station].OnParts(ms, good);
                 // Good parts without the reject counter (on another PLC, not reporting, or none at all) would teach the model that every part passes.
-                if (_config.Stations[station].Reject is not null && !RejectsSilent(station, ms)) OnQualityParts(station, good, rejected: false, ms);
+                if (_config.Stations[station].Reject is not null && !RejectsSilent(station, ms))
+                {
+                    _learners[station].OnInspected(good, rejected: false);
+                    OnQualityParts(station, good, rejected: false, ms);
+                }
                 if (station == _output) _lineOee.OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
             case Signal.Reject:
                 CountBuffers(station, reject: true, s);
                 var rejects = _oee[station].OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 _learners[station].OnParts(ms, rejects);
+                _learners[station].OnInspected(rejects, rejected: true);
                 OnQualityParts(station, rejects, rejected: true, ms);
                 if (station == _output) _lineOee.OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
@@ -551,7 +556,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             {
                 double rate = RejectRate(i, stations[i], ahead);
                 goodShare *= 1 - rate;
-                if (_quality[i] is { WindowParts: > 0 }) a[$"quality.reject_rate_ahead.{_config.Spec.Stations[i].Id}"] = WireNumber.Format(rate);
+                if (_quality[i] is { WindowParts: > 0 } || _config.Stations[i].Reject is not null) a[$"quality.reject_rate_ahead.{_config.Spec.Stations[i].Id}"] = WireNumber.Format(rate);
             }
 
             double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;
@@ -745,13 +750,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// A station's reject rate for the <paramref name="ahead"/> parts still to come (the good share is Π over stations of
     /// 1 − this, the stations' rejects taken as independent): for a station with a quality model (once it has scored a
     /// part) the window's predicted rate fading to the long-run one over those parts (<see cref="StationQuality.RateAhead"/>),
-    /// else the observed share of rejects this shift (0 without reject counts).
+    /// else the share of rejects this shift weighed with the earlier shifts' (<see cref="StationLearner.RejectRate"/>; 0
+    /// without reject counts).
     /// </summary>
     private double RejectRate(int station, OeeReport shift, double ahead)
     {
         if (_quality[station] is { WindowParts: > 0 } q) return q.RateAhead(ahead);
-        long made = shift.GoodQuantity + shift.RejectQuantity;
-        return made > 0 ? (double)shift.RejectQuantity / made : 0;
+        return _learners[station].RejectRate(shift.GoodQuantity + shift.RejectQuantity, shift.RejectQuantity);
     }
 
     /// <summary>The live quality model of a station (null without a <c>quality:</c> block).</summary>
@@ -887,11 +892,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         text += string.Create(inv, $", end of shift{at} {mean:0} ({D("forecast.level") * 100:0} % of outcomes {p5:0}–{p95:0})");
         if (!a.ContainsKey("forecast.good_end_of_shift")) return text;
         text += string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good");
-        // Why fewer good than made: the stations whose rejects the forecast expects (the rate it uses: the rate ahead with
-        // a model, else this shift's share). Without it "8105, 5953 good" sat next to the output station's Q 0.98.
+        // Why fewer good than made: the stations whose rejects the forecast expects, at the rate it uses for each. Without it "8105, 5953 good" sat next to the output station's Q 0.98.
         var expected = _config.Spec.Stations
-            .Select(s => (s.Id, Rate: a.TryGetValue($"quality.reject_rate_ahead.{s.Id}", out var p) ? double.Parse(p, inv)
-                : a.TryGetValue($"quality.{s.Id}", out var q) ? 1 - double.Parse(q, inv) : 0))
+            .Select(s => (s.Id, Rate: a.TryGetValue($"quality.reject_rate_ahead.{s.Id}", out var p) ? double.Parse(p, inv) : 0))
             .Where(x => x.Rate >= 0.005).OrderByDescending(x => x.Rate).ToList();
         if (expected.Count == 0) return text;
         var named = string.Join(", ", expected.Take(3).Select(x => string.Create(inv, $"{x.Id} {x.Rate * 100:0.#} %")));

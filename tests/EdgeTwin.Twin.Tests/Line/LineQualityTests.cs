@@ -348,12 +348,12 @@ public sealed class LineQualityTests : IDisposable
         Assert.Equal(predicted, D("quality.predicted_reject_rate.S1"), 12);
         Assert.Equal(0, D("quality.observed_reject_rate.S1"));
         Assert.False(a.ContainsKey("quality.predicted_reject_rate.S2"));
-        Assert.False(a.ContainsKey("quality.reject_rate_ahead.S2"));
         double partsAhead = D("forecast.end_of_shift") - D("good"), persistence = 20;
         double ahead = 0.1 + ((predicted - 0.1) * persistence * (1 - Math.Exp(-partsAhead / persistence)) / partsAhead);
         Assert.Equal(ahead, D("quality.reject_rate_ahead.S1"), 9);
-        // S2 has none: its observed share of rejects this shift (the first reading is the baseline).
+        // S2 has none: its observed share of rejects this shift (the first reading is the baseline; no earlier shift).
         double s2 = (double)(counters[3] - 1) / (counters[2] - 4 + counters[3] - 1);
+        Assert.Equal(s2, D("quality.reject_rate_ahead.S2"), 12);
         double share = (1 - ahead) * (1 - s2);
         Assert.Equal(share, D("forecast.good_share"), 9);
         double soFar = D("good");
@@ -363,6 +363,36 @@ public sealed class LineQualityTests : IDisposable
         Assert.True(D("forecast.good_end_of_shift") < D("forecast.end_of_shift") * (1 - s2));
         // The summary says why fewer good parts than made: the rate each station's rejects are expected at.
         Assert.EndsWith(string.Create(CultureInfo.InvariantCulture, $", {D("forecast.good_end_of_shift"):0} good (rejects expected at S1 {ahead * 100:0.#} %, S2 {s2 * 100:0.#} %)"), e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A station without a quality model early in a shift: its share so far (1 reject in the first 13 parts, 7.7 %) is
+    /// weighed with 500 parts of the earlier shift at that shift's share (83 in 1,759, 4.7 %), not taken for every part
+    /// to the end of the shift. Regression: the demo read "rejects expected at S3 10 %" a minute into its books (1 reject
+    /// in 10 parts) and forecast 10 % fewer good parts for the whole shift. In the first shift (no history) the share stands.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_stations_first_parts_of_a_shift_set_its_reject_rate_for_the_whole_shift()
+    {
+        WriteModel(prior: 0.1);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        await Minutes(line, 0, 10, x: 0, good: 4, rejects: 0, counters);
+        var first = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
+        double F(string k) => double.Parse(first[k], CultureInfo.InvariantCulture);
+        Assert.Equal(F("rejects.S2") / (F("good.S2") + F("rejects.S2")), F("quality.reject_rate_ahead.S2"), 12);
+
+        // To 13:59, then three minutes of the 14:00 shift.
+        await Minutes(line, 10, 413, x: 0, good: 4, rejects: 0, counters);
+        var a = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
+        double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
+        Assert.StartsWith("2026-11-30T14:00:00", a["shift.start"], StringComparison.Ordinal);
+        double made = D("good.S2") + D("rejects.S2"), rejects = D("rejects.S2");
+        double before = counters[2] + counters[3] - 5 - made, rejectedBefore = counters[3] - 1 - rejects; // less the baselines
+        Assert.Equal((13, 1, 1759, 83), ((int)made, (int)rejects, (int)before, (int)rejectedBefore));
+        double expected = (rejects + (500 * rejectedBefore / before)) / (made + 500);
+        Assert.Equal(expected, D("quality.reject_rate_ahead.S2"), 12);
+        Assert.InRange(D("quality.reject_rate_ahead.S2"), 0.047, 0.049);
     }
 
     /// <summary>

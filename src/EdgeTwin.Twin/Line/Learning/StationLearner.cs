@@ -53,6 +53,9 @@ public sealed class StationLearner
     private double _faultOpen;
     private double _mean;
     private double _m2;
+    // Inspection results while the reject counter reports (apart from _parts, which counts good parts without it too).
+    private long _inspected;
+    private long _rejected;
 
     public StationLearner(StationSpec configured, double microStopSeconds)
     {
@@ -121,6 +124,40 @@ public sealed class StationLearner
     {
         _since += ms;
         if (_lastPartMs >= 0) _lastPartMs = Math.Max(0, _lastPartMs + ms);
+    }
+
+    /// <summary>
+    /// Most parts of earlier shifts that a shift's own reject share is weighed against (a beta prior of this strength at
+    /// the share since the agent started): early in a shift one reject in ten parts is not a 10 % rate to the shift's end.
+    /// </summary>
+    public const double RejectHistoryParts = 500;
+
+    /// <summary>Inspection results since the agent started: parts counted while the station's reject counter reports.</summary>
+    public long Inspected => _inspected;
+
+    /// <summary>Of <see cref="Inspected"/>, rejects.</summary>
+    public long Rejected => _rejected;
+
+    /// <summary>Parts the counters give as inspected: good ones (while the reject counter reports) or rejects.</summary>
+    public void OnInspected(long parts, bool rejected)
+    {
+        if (parts <= 0) return;
+        _inspected += parts;
+        if (rejected) _rejected += parts;
+    }
+
+    /// <summary>
+    /// The reject rate expected for the rest of a shift that has inspected <paramref name="made"/> parts with
+    /// <paramref name="rejects"/> rejects: its share, weighed with up to <see cref="RejectHistoryParts"/> parts of the
+    /// earlier shifts at theirs ((r + k·p) / (n + k)); the shift's share alone without earlier results, 0 without any.
+    /// </summary>
+    public double RejectRate(long made, long rejects)
+    {
+        double before = _inspected - made, rejectedBefore = Math.Max(0, _rejected - rejects);
+        double k = Math.Min(Math.Max(0, before), RejectHistoryParts);
+        if (k <= 0) return made > 0 ? (double)rejects / made : 0;
+        double earlier = Math.Clamp(rejectedBefore / before, 0, 1);
+        return (rejects + (k * earlier)) / (made + k);
     }
 
     /// <summary>Parts made since the last count (good + reject increments of the robust counters).</summary>
