@@ -26,42 +26,15 @@ public sealed class SimLineQualityTests
         // Only the station with tool wear (the capper, S2) gets the quality block.
         Assert.Equal(["S2"], config!.Stations.Where(s => s.Quality is not null).Select(s => s.Spec.Id));
 
-        var registry = new SeriesRegistry();
-        var sink = new RecordingEventSink();
-        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60), TimeSpan.FromHours(1));
-        int n = spec.Stations.Count;
-        var ids = new SeriesId[n, 3];
-        for (int i = 0; i < n; i++)
+        var run = new SimLineRun(spec, line, config, TimeSpan.FromHours(1), new DateTime(2026, 11, 30, 6, 30, 0, DateTimeKind.Local));
+        var (stage, sink) = (run.Stage, run.Sink);
+        const int Seconds = 4 * 3600;
+        for (int s = 0; s <= Seconds; s += SimLineRun.Poll)
         {
-            var dev = "plc-" + spec.Stations[i].Id.ToLowerInvariant();
-            ids[i, 0] = registry.GetOrAdd(new SeriesDescriptor(dev, "machine_state", "1", MetricKind.State));
-            ids[i, 1] = registry.GetOrAdd(new SeriesDescriptor(dev, "good_parts", "1", MetricKind.Counter));
-            ids[i, 2] = registry.GetOrAdd(new SeriesDescriptor(dev, "reject_parts", "1", MetricKind.Counter));
+            await run.PollAsync(s);
         }
-        var temp = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_temperature", "Cel", MetricKind.Gauge));
-        var pressure = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_pressure", "bar", MetricKind.Gauge));
 
-        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 6, 30, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
-        var batch = new Sample[(n * 3) + 2];
-        const int Seconds = 4 * 3600, Poll = 2;
-        long goodStart = -1, rejectStart = -1;
-        for (int s = 0; s <= Seconds; s += Poll)
-        {
-            line.Step(Poll);
-            long t = t0 + (s * 1000L);
-            int k = 0;
-            // Process values first: they are read in the same poll as the counters, before the parts they count.
-            batch[k++] = new Sample(temp, t, line.ProcessTemperature(1));
-            batch[k++] = new Sample(pressure, t, line.ProcessPressure(1));
-            for (int i = 0; i < n; i++)
-            {
-                batch[k++] = new Sample(ids[i, 0], t, line.PackMlState(i));
-                batch[k++] = new Sample(ids[i, 1], t, line.Good(i));
-                batch[k++] = new Sample(ids[i, 2], t, line.Reject(i));
-            }
-            if (goodStart < 0) (goodStart, rejectStart) = (line.Good(1), line.Reject(1));
-            await stage.ProcessAsync(batch, TestContext.Current.CancellationToken);
-        }
+        var (goodStart, rejectStart) = (run.FirstGood, run.FirstReject);
 
         var q = stage.Quality(1)!;
         long parts = line.Good(1) - goodStart + line.Reject(1) - rejectStart;
@@ -110,40 +83,14 @@ public sealed class SimLineQualityTests
             var spec = SimLineSpec.Packaging(4, seed: seed);
             var line = new SimLine(spec, new SimRandom(seed));
             var config = LineTwinConfig.Parse(SimLineConfig.Yaml(spec, s => "plc-" + s.ToLowerInvariant()), "sim.yaml", new ConfigDiagnostics())!;
-            var registry = new SeriesRegistry();
-            var sink = new RecordingEventSink();
-            var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(5));
-            int n = spec.Stations.Count;
-            var ids = new SeriesId[n, 3];
-            for (int i = 0; i < n; i++)
-            {
-                var dev = "plc-" + spec.Stations[i].Id.ToLowerInvariant();
-                ids[i, 0] = registry.GetOrAdd(new SeriesDescriptor(dev, "machine_state", "1", MetricKind.State));
-                ids[i, 1] = registry.GetOrAdd(new SeriesDescriptor(dev, "good_parts", "1", MetricKind.Counter));
-                ids[i, 2] = registry.GetOrAdd(new SeriesDescriptor(dev, "reject_parts", "1", MetricKind.Counter));
-            }
-            var temp = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_temperature", "Cel", MetricKind.Gauge));
-            var pressure = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_pressure", "bar", MetricKind.Gauge));
-
-            long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 6, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
-            var batch = new Sample[(n * 3) + 2];
-            const int Seconds = (8 * 3600) - 2, Poll = 2;
+            var run = new SimLineRun(spec, line, config, TimeSpan.FromMinutes(5), new DateTime(2026, 11, 30, 6, 0, 0, DateTimeKind.Local));
+            var (stage, sink) = (run.Stage, run.Sink);
+            const int Seconds = (8 * 3600) - 2;
             var states = new List<(int Second, double Ahead, double Window, long Parts, long Rejects)>();
-            for (int s = 0; s <= Seconds; s += Poll)
+            for (int s = 0; s <= Seconds; s += SimLineRun.Poll)
             {
-                line.Step(Poll);
-                long t = t0 + (s * 1000L);
-                int k = 0;
-                batch[k++] = new Sample(temp, t, line.ProcessTemperature(1));
-                batch[k++] = new Sample(pressure, t, line.ProcessPressure(1));
-                for (int i = 0; i < n; i++)
-                {
-                    batch[k++] = new Sample(ids[i, 0], t, line.PackMlState(i));
-                    batch[k++] = new Sample(ids[i, 1], t, line.Good(i));
-                    batch[k++] = new Sample(ids[i, 2], t, line.Reject(i));
-                }
                 int before = sink.Events.Count;
-                await stage.ProcessAsync(batch, TestContext.Current.CancellationToken);
+                await run.PollAsync(s);
                 for (int e = before; e < sink.Events.Count; e++)
                 {
                     if (sink.Events[e].Source == "line/line1" && sink.Events[e].Attributes is { } a && a.TryGetValue("quality.reject_rate_ahead.S2", out var ahead))
@@ -172,6 +119,66 @@ public sealed class SimLineQualityTests
         TestContext.Current.TestOutputHelper?.WriteLine(log + string.Create(CultureInfo.InvariantCulture, $"all: {count} states, mean |error| rate ahead {aheadError / count:0.0000}, window rate {windowError / count:0.0000}"));
         Assert.True(aheadError < 0.5 * windowError, $"rate ahead {aheadError / count:0.0000} vs window {windowError / count:0.0000}");
         Assert.True(aheadError / count < 0.03, $"rate ahead mean |error| {aheadError / count:0.0000}");
+    }
+
+    /// <summary>The simulated line polled into a line twin stage every <see cref="Poll"/> s, as the agent reads it.</summary>
+    private sealed class SimLineRun
+    {
+        public const int Poll = 2;
+        private readonly SimLine _line;
+        private readonly SeriesId[,] _ids;
+        private readonly SeriesId _temperature, _pressure;
+        private readonly Sample[] _batch;
+        private readonly long _t0;
+
+        public SimLineRun(SimLineSpec spec, SimLine line, LineTwinConfig config, TimeSpan forecastEvery, DateTime start)
+        {
+            _line = line;
+            var registry = new SeriesRegistry();
+            Sink = new RecordingEventSink();
+            Stage = new LineTwinStage(config, registry, Sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60), forecastEvery);
+            int n = spec.Stations.Count;
+            _ids = new SeriesId[n, 3];
+            for (int i = 0; i < n; i++)
+            {
+                var dev = "plc-" + spec.Stations[i].Id.ToLowerInvariant();
+                _ids[i, 0] = registry.GetOrAdd(new SeriesDescriptor(dev, "machine_state", "1", MetricKind.State));
+                _ids[i, 1] = registry.GetOrAdd(new SeriesDescriptor(dev, "good_parts", "1", MetricKind.Counter));
+                _ids[i, 2] = registry.GetOrAdd(new SeriesDescriptor(dev, "reject_parts", "1", MetricKind.Counter));
+            }
+            _temperature = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_temperature", "Cel", MetricKind.Gauge));
+            _pressure = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_pressure", "bar", MetricKind.Gauge));
+            _batch = new Sample[(n * 3) + 2];
+            _t0 = new DateTimeOffset(start).ToUnixTimeMilliseconds();
+        }
+
+        public LineTwinStage Stage { get; }
+
+        public RecordingEventSink Sink { get; }
+
+        /// <summary>S2's counters at the first poll (the stage takes them as baselines).</summary>
+        public long FirstGood { get; private set; } = -1;
+
+        public long FirstReject { get; private set; } = -1;
+
+        /// <summary>Steps the line one poll and feeds the stage what the agent would read at <paramref name="second"/>.</summary>
+        public async Task PollAsync(int second)
+        {
+            _line.Step(Poll);
+            long t = _t0 + (second * 1000L);
+            int k = 0;
+            // Process values first: they are read in the same poll as the counters, before the parts they count.
+            _batch[k++] = new Sample(_temperature, t, _line.ProcessTemperature(1));
+            _batch[k++] = new Sample(_pressure, t, _line.ProcessPressure(1));
+            for (int i = 0; i < _ids.GetLength(0); i++)
+            {
+                _batch[k++] = new Sample(_ids[i, 0], t, _line.PackMlState(i));
+                _batch[k++] = new Sample(_ids[i, 1], t, _line.Good(i));
+                _batch[k++] = new Sample(_ids[i, 2], t, _line.Reject(i));
+            }
+            if (FirstGood < 0) (FirstGood, FirstReject) = (_line.Good(1), _line.Reject(1));
+            await Stage.ProcessAsync(_batch, TestContext.Current.CancellationToken);
+        }
     }
 
     private static double Correlation(double[] x, double[] y)
