@@ -108,6 +108,11 @@ public static class SimLineConfig
             }
 
             b.AppendLine("      cycle_time_cv: 0.1");
+            if (s.ToolLifeParts == 0)
+            {
+                // A stated scrap rate, as a quality log would give it (a worn tool's station has its model instead).
+                b.AppendLine(Inv($"      reject_rate: {Math.Round(s.RejectBase, 3)}"));
+            }
             if (i > 0)
             {
                 b.AppendLine(Inv($"      inputs: [B{i}]"));

@@ -8,7 +8,8 @@ namespace EdgeTwin.Twin.Line;
 public sealed record SignalRef(string Device, string Metric, IReadOnlyDictionary<long, MachineState>? StateMap = null, int CounterBits = 32);
 
 /// <summary>A station of the configured line, with its signals.</summary>
-public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject, StackLightRef? StackLight = null, QualityConfig? Quality = null);
+/// <param name="RejectRate">The station's usual share of rejects (<c>reject_rate</c>), the prior of its reject rate until its own counts outweigh it; null: none given.</param>
+public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject, StackLightRef? StackLight = null, QualityConfig? Quality = null, double? RejectRate = null);
 
 /// <summary>
 /// A station's quality model: the model file (format <c>edgetwin-online-logistic/3</c>, or <c>/2</c>, path resolved against the config
@@ -185,6 +186,7 @@ public sealed record LineTwinConfig(
                 var mtbf = s.Duration("mtbf");
                 var mttr = s.Duration("mttr");
                 var cv = s.Double("cycle_time_cv", min: 0, max: 1) ?? 0;
+                var rejectRate = s.Double("reject_rate", min: 0, max: 1);
                 var inputs = s.IdList("inputs") ?? [];
                 var outBuf = s.Id("output");
                 foreach (var (value, node) in inputs)
@@ -213,7 +215,7 @@ public sealed record LineTwinConfig(
                 {
                     var spec = new StationSpec(sid, ct.Value.TotalSeconds, mtbf?.TotalSeconds ?? 0, mttr?.TotalSeconds ?? 0,
                         inputs.Select(i => i.Value).ToArray(), outBuf, cv);
-                    stations.Add(new StationConfig(spec, machine, state, good, reject, light, quality));
+                    stations.Add(new StationConfig(spec, machine, state, good, reject, light, quality, rejectRate));
                     stationItems.Add(item);
                 }
                 s.ReportUnknownKeys();

@@ -750,13 +750,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// A station's reject rate for the <paramref name="ahead"/> parts still to come (the good share is Π over stations of
     /// 1 − this, the stations' rejects taken as independent): for a station with a quality model (once it has scored a
     /// part) the window's predicted rate fading to the long-run one over those parts (<see cref="StationQuality.RateAhead"/>),
-    /// else the share of rejects this shift weighed with the earlier shifts' (<see cref="StationLearner.RejectRate"/>; 0
-    /// without reject counts).
+    /// else the share of rejects this shift weighed with the earlier shifts' and the configured <c>reject_rate</c>
+    /// (<see cref="StationLearner.RejectRate"/>; 0 without reject counts).
     /// </summary>
     private double RejectRate(int station, OeeReport shift, double ahead)
     {
         if (_quality[station] is { WindowParts: > 0 } q) return q.RateAhead(ahead);
-        return _learners[station].RejectRate(shift.GoodQuantity + shift.RejectQuantity, shift.RejectQuantity);
+        return _learners[station].RejectRate(shift.GoodQuantity + shift.RejectQuantity, shift.RejectQuantity, _config.Stations[station].RejectRate);
     }
 
     /// <summary>The live quality model of a station (null without a <c>quality:</c> block).</summary>

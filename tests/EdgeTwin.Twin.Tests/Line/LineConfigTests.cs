@@ -84,7 +84,7 @@ public sealed class LineConfigTests
                 - { id: B1, capacity: 0 }
                 - { id: B2, capacity: 5, initial: 9 }
               stations:
-                - { id: S1, ideal_cycle_time: 30s, output: B9 }
+                - { id: S1, ideal_cycle_time: 30s, output: B9, reject_rate: 3 }
                 - { id: S2, ideal_cycle_time: fast, inputs: [B1], mtbf: 2h }
                 - id: S3
                   ideal_cycle_time: 20s
@@ -103,6 +103,7 @@ public sealed class LineConfigTests
         Assert.Contains(problems, p => p.Line == 5 && p.Path.EndsWith("capacity", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Line == 6 && p.Message.Contains("exceeds the capacity", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Line == 8 && p.Message.Contains("'B9' is not defined", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Line == 8 && p.Path == "line.stations[0].reject_rate");
         Assert.Contains(problems, p => p.Line == 9 && p.Path.EndsWith("ideal_cycle_time", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Line == 9 && p.Message.Contains("mttr is required", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Line == 14 && p.Message.Contains("'dancing'", StringComparison.Ordinal));

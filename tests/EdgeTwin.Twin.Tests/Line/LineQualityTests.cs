@@ -396,6 +396,30 @@ public sealed class LineQualityTests : IDisposable
     }
 
     /// <summary>
+    /// The rate of a station without a model by hand: its shift share alone without history or a stated rate; a stated
+    /// <c>reject_rate</c> of 0.5 % weighs 100 parts (1 reject in 10: 1.5 / 110 = 1.4 %, not 10 %); earlier shifts weigh
+    /// up to 500 parts at their share.
+    /// </summary>
+    [Fact]
+    public void A_stations_reject_rate_weighs_its_shift_with_earlier_shifts_and_its_stated_rate()
+    {
+        var learner = new EdgeTwin.Twin.Line.Learning.StationLearner(new EdgeTwin.Twin.Line.StationSpec("S1", 10, 0, 0, [], null), 120);
+        Assert.Equal(0, learner.RejectRate(0, 0));
+        Assert.Equal(0.005, learner.RejectRate(0, 0, configured: 0.005), 12);
+        learner.OnInspected(9, rejected: false);
+        learner.OnInspected(1, rejected: true);
+        Assert.Equal(0.1, learner.RejectRate(10, 1), 12);
+        Assert.Equal(1.5 / 110, learner.RejectRate(10, 1, configured: 0.005), 12);
+
+        // A later shift: 990 more parts, 10 rejects, of which the shift so far has 20 parts and 2 rejects.
+        learner.OnInspected(981, rejected: false);
+        learner.OnInspected(9, rejected: true);
+        Assert.Equal((learner.Inspected, learner.Rejected), (1000, 10));
+        Assert.Equal((2 + (500 * 8.0 / 980)) / 520, learner.RejectRate(20, 2), 12);
+        Assert.Equal((2 + (500 * 8.0 / 980) + 0.5) / 620, learner.RejectRate(20, 2, configured: 0.005), 12);
+    }
+
+    /// <summary>
     /// The rate ahead by hand (window 10, long-run rate 0.1 held): before two windows the present rate fades over the
     /// window (10 parts); a rate that keeps its deviation persists (ρ at lag 10 is 1, capped at 0.999); a rate that flips
     /// every window has ρ &lt; 0 (floored at 0.001: 10 / ln 1000 = 1.45 parts) and is the long-run one over a shift.

@@ -146,18 +146,23 @@ public sealed class StationLearner
         if (rejected) _rejected += parts;
     }
 
+    /// <summary>Weight of a configured reject rate (<c>reject_rate</c>), in parts.</summary>
+    public const double PriorRejectParts = 100;
+
     /// <summary>
     /// The reject rate expected for the rest of a shift that has inspected <paramref name="made"/> parts with
     /// <paramref name="rejects"/> rejects: its share, weighed with up to <see cref="RejectHistoryParts"/> parts of the
-    /// earlier shifts at theirs ((r + k·p) / (n + k)); the shift's share alone without earlier results, 0 without any.
+    /// earlier shifts at theirs and <see cref="PriorRejectParts"/> pseudo-parts at the <paramref name="configured"/> rate
+    /// ((r + k·p + k₀·p₀) / (n + k + k₀)); the shift's share alone with neither, 0 without any parts.
     /// </summary>
-    public double RejectRate(long made, long rejects)
+    public double RejectRate(long made, long rejects, double? configured = null)
     {
         double before = _inspected - made, rejectedBefore = Math.Max(0, _rejected - rejects);
         double k = Math.Min(Math.Max(0, before), RejectHistoryParts);
-        if (k <= 0) return made > 0 ? (double)rejects / made : 0;
-        double earlier = Math.Clamp(rejectedBefore / before, 0, 1);
-        return (rejects + (k * earlier)) / (made + k);
+        double earlier = k > 0 ? Math.Clamp(rejectedBefore / before, 0, 1) : 0;
+        double k0 = configured is not null ? PriorRejectParts : 0, p0 = configured ?? 0;
+        double weight = made + k + k0;
+        return weight > 0 ? (rejects + (k * earlier) + (k0 * p0)) / weight : 0;
     }
 
     /// <summary>Parts made since the last count (good + reject increments of the robust counters).</summary>
