@@ -892,7 +892,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         text += string.Create(inv, $", end of shift{at} {mean:0} ({D("forecast.level") * 100:0} % of outcomes {p5:0}–{p95:0})");
         if (!a.ContainsKey("forecast.good_end_of_shift")) return text;
         text += string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good");
-        // Why fewer good than made: the stations whose rejects the forecast expects, at the rate it uses for each. Without it "8105, 5953 good" sat next to the output station's Q 0.98.
+        // Why fewer good than made: the stations whose rejects the forecast expects, at the rate it uses for each.
+        // Without it "8105, 5953 good" sat next to the output station's Q 0.98.
         var expected = _config.Spec.Stations
             .Select(s => (s.Id, Rate: a.TryGetValue($"quality.reject_rate_ahead.{s.Id}", out var p) ? double.Parse(p, inv) : 0))
             .Where(x => x.Rate >= 0.005).OrderByDescending(x => x.Rate).ToList();
