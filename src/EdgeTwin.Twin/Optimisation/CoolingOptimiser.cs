@@ -86,7 +86,7 @@ public static class CoolingOptimiser
 
         for (var i = 0; i < racks; i++)
         {
-            power[i] = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+            power[i] = model.RackKw(now, i);
             var measured = now.RackInletC[i];
             bias[i] = double.IsNaN(measured) || double.IsNaN(room) ? 0 : Math.Clamp(measured - model.InletTarget(i, room, flow, supplyNow, power[i]), -3, 3);
         }

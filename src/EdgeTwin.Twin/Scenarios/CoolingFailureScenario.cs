@@ -356,7 +356,7 @@ public static class CoolingFailureScenario
     /// </summary>
     internal static double LoadWhenTaken(ZoneThermalModel model, ZoneFrame now, int rack, ForecastActions actions)
     {
-        var present = double.IsNaN(now.RackPowerKw[rack]) ? 0.6 * model.Zone.Racks[rack].BudgetKw : now.RackPowerKw[rack];
+        var present = model.RackKw(now, rack);
         if (actions.ActionsFrom <= TimeSpan.Zero || !actions.FollowLoadProfile || !model.HasLoadProfile || model.RackLoadMeanKw[rack] <= 0 || double.IsNaN(now.RackPowerKw[rack]))
         {
             return present;

@@ -439,7 +439,7 @@ public static class CoolingMaintenanceWindow
         var total = 0.0;
         for (var i = 0; i < model.Zone.Racks.Count; i++)
         {
-            var present = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * model.Zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+            var present = model.RackKw(now, i);
             var profiled = model.HasLoadProfile && model.RackLoadMeanKw[i] > 0 ? model.ProfileKw(i, now.TimeSeconds + startIn) : double.NaN;
             total += double.IsNaN(profiled) ? present : profiled;
         }

@@ -176,7 +176,7 @@ public static class ThermalForecast
 
         for (var i = 0; i < racks; i++)
         {
-            var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+            var p = model.RackKw(now, i);
             var modelled = model.InletTarget(i, room, flow0, supply0, p);
             var measured = now.RackInletC[i];
             // The bias is bounded: a residual much larger than the fit's spread is a fault the forecast should not extrapolate.
@@ -310,7 +310,7 @@ public static class ThermalForecast
 
             if (profile || loadSigmaKw > 0)
             {
-                UpdateLoad(model, now.TimeSeconds + t, t, tau, loadSigmaKw, profiled, deviation, now, acting ? actions : null, basePower, power);
+                UpdateLoad(model, now.TimeSeconds + t, t, tau, loadSigmaKw, profiled, deviation, present, acting ? actions : null, basePower, power);
             }
 
             var it = heatBandKw;
@@ -417,17 +417,17 @@ public static class ThermalForecast
         }
     }
 
+    /// <param name="present">Each rack's present power (<see cref="ZoneThermalModel.RackKw"/>).</param>
     /// <param name="actions">The forced actions in effect (null: not yet, the load unscaled).</param>
-    private static void UpdateLoad(ZoneThermalModel model, double time, double lead, double tau, double loadSigmaKw, bool[] profiled, double[] deviation, ZoneFrame now, ForecastActions? actions, double[] basePower, double[] power)
+    private static void UpdateLoad(ZoneThermalModel model, double time, double lead, double tau, double loadSigmaKw, bool[] profiled, double[] deviation, double[] present, ForecastActions? actions, double[] basePower, double[] power)
     {
-        var zone = model.Zone;
         var fade = Math.Exp(-lead / tau);
         var phase = 2 * Math.PI * (time % 86400) / 86400;
         var (sin, cos) = Math.SinCos(phase);
         var total = 0.0;
         for (var i = 0; i < basePower.Length; i++)
         {
-            var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+            var p = present[i];
             if (profiled[i])
             {
                 p = Math.Max(0, model.RackLoadMeanKw[i] + (model.RackLoadCosKw[i] * cos) + (model.RackLoadSinKw[i] * sin) + (deviation[i] * fade));
@@ -464,9 +464,8 @@ public static class ThermalForecast
         var bias = new double[zone.Racks.Count];
         for (var i = 0; i < bias.Length; i++)
         {
-            var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
             var measured = now.RackInletC[i];
-            bias[i] = double.IsNaN(measured) || double.IsNaN(room) ? 0 : Math.Clamp(measured - model.InletTarget(i, room, flow, supply, p), -3, 3);
+            bias[i] = double.IsNaN(measured) || double.IsNaN(room) ? 0 : Math.Clamp(measured - model.InletTarget(i, room, flow, supply, model.RackKw(now, i)), -3, 3);
         }
 
         return bias;

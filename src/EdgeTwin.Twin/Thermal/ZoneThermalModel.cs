@@ -282,12 +282,22 @@ public sealed class ZoneThermalModel
 
         for (var i = 0; i < inlets.Length; i++)
         {
-            var p = frame.RackPowerKw[i];
-            inlets[i] = InletTarget(i, room, flow, supply, double.IsNaN(p) ? 0.6 * Zone.Racks[i].BudgetKw : p);
+            inlets[i] = InletTarget(i, room, flow, supply, RackKw(frame, i));
         }
     }
 
     /// <summary>A unit's fan speed in a frame: the reading, else full speed when running (a unit without fan telemetry).</summary>
+    /// <summary>Share of its power budget a rack without a power reading is taken to draw.</summary>
+    public const double AssumedBudgetShare = 0.6;
+
+    /// <summary>A rack's power in a frame: the reading, else <see cref="AssumedBudgetShare"/> of its budget.</summary>
+    public double RackKw(ZoneFrame frame, int rack)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        var p = frame.RackPowerKw[rack];
+        return double.IsNaN(p) ? AssumedBudgetShare * Zone.Racks[rack].BudgetKw : p;
+    }
+
     internal static double FanOf(ZoneFrame frame, int unit) =>
         !frame.UnitRunning[unit] ? 0 : double.IsNaN(frame.UnitFanSpeed[unit]) ? 1 : Math.Clamp(frame.UnitFanSpeed[unit], 0, 1);
 }
