@@ -27,7 +27,7 @@ internal sealed class SimulateCoolingWindowCommand : ICliSubcommand
         var within = new Option<double>("--within-h") { Description = "Latest start tried, in hours from now (0–48).", DefaultValueFactory = _ => 24 }
             .Between(0, CoolingWindowOptions.MaxWithin.TotalHours);
         var nonCritical = new Option<string[]>("--non-critical") { Description = "Racks whose load may be shut down for the stop (a measure tried when no start holds; repeat or comma-separate)." };
-        var precool = new Option<double>("--precool-min") { Description = "Minutes before the stop that the precool measure raises the remaining units' fans and lowers their set points (0: not tried; up to 360).", DefaultValueFactory = _ => 60 }
+        var precool = new Option<double>("--precool-min") { Description = "Minutes before the stop that the precool measure raises the remaining units' fans and lowers their set points (0: not tried; up to 360).", DefaultValueFactory = _ => CoolingWindowOptions.DefaultPrecoolLead.TotalMinutes }
             .Between(0, CoolingWindowOptions.MaxPrecoolLead.TotalMinutes);
         var command = new Command("cooling-maintenance-window", "Best time over the next day to stop cooling units for a repair, and how the room holds.");
         command.Options.Add(unit);

@@ -107,11 +107,14 @@ public sealed record CoolingWindowOptions
     /// <summary>Longest pre-cooling asked for: a room's air and racks hold cold for minutes, not hours.</summary>
     public static readonly TimeSpan MaxPrecoolLead = TimeSpan.FromHours(6);
 
+    /// <summary>Pre-cooling when none is asked for: an hour, time for the room to settle at the colder set points.</summary>
+    public static readonly TimeSpan DefaultPrecoolLead = TimeSpan.FromHours(1);
+
     /// <summary>
     /// How long before the stop the <c>precool</c> measure raises the remaining units' fans and lowers their set points
     /// (kept through the stop), the usual preparation for planned cooling work; zero: not tried.
     /// </summary>
-    public TimeSpan PrecoolLead { get; init; } = TimeSpan.FromHours(1);
+    public TimeSpan PrecoolLead { get; init; } = DefaultPrecoolLead;
 }
 
 /// <summary>

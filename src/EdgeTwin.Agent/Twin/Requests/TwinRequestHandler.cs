@@ -311,7 +311,7 @@ internal static class TwinRequestHandler
         }
 
         var nonCritical = a.Ids("non_critical");
-        var precool = a.Number("precool_min", 60, min: 0, max: CoolingWindowOptions.MaxPrecoolLead.TotalMinutes);
+        var precool = a.Number("precool_min", CoolingWindowOptions.DefaultPrecoolLead.TotalMinutes, min: 0, max: CoolingWindowOptions.MaxPrecoolLead.TotalMinutes);
         return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingWindow(twin, units, minutes, step, within, nonCritical, precool));
     }
 

@@ -62,7 +62,7 @@ internal static class TwinScenarios
         }))];
 
     /// <summary><c>cooling_maintenance_window</c>: one result per zone holding a named unit (its units stop together).</summary>
-    public static IReadOnlyList<CoolingWindowResult> CoolingWindow(SiteTwin twin, IReadOnlyList<string> units, double minutes, double stepMin, double withinHours, IReadOnlyList<string>? nonCritical = null, double precoolMin = 60) =>
+    public static IReadOnlyList<CoolingWindowResult> CoolingWindow(SiteTwin twin, IReadOnlyList<string> units, double minutes, double stepMin, double withinHours, IReadOnlyList<string>? nonCritical = null, double? precoolMin = null) =>
         [.. UnitsByZone(twin, units, CoolingMaintenanceWindow.Name).Select(x => CoolingMaintenanceWindow.Run(twin.Zones[x.Zone], twin.Now[x.Zone], new CoolingWindowOptions
         {
             Units = x.Units,
@@ -70,7 +70,7 @@ internal static class TwinScenarios
             Step = TimeSpan.FromMinutes(stepMin),
             Within = TimeSpan.FromHours(withinHours),
             NonCriticalRacks = nonCritical ?? [],
-            PrecoolLead = TimeSpan.FromMinutes(precoolMin),
+            PrecoolLead = precoolMin is { } m ? TimeSpan.FromMinutes(m) : CoolingWindowOptions.DefaultPrecoolLead,
         }))];
 
     /// <summary>The named cooling units grouped by the zone that holds them; none, or an unknown one, is refused naming them.</summary>
