@@ -181,7 +181,9 @@ public sealed class ModbusDeviceImage
     /// <summary>
     /// A client wrote <paramref name="count"/> coils or holding registers at <paramref name="start"/> into <paramref name="map"/>:
     /// each writable metric the write covers whole is decoded (the profile's type, order, scale, offset) and applied to the
-    /// simulated unit. A value the unit refuses is replaced at once by the one in force, so a read-back shows the refusal.
+    /// simulated unit. The register then shows the value in force at once — the refused value replaced, an accepted one
+    /// as the unit holds it — so a read-back shows what the unit did even when a refresh read the unit before the write
+    /// reached it and copied the old value over the written one.
     /// </summary>
     public void ApplyWrite(LibTable table, int start, int count, Modbus.Server.ModbusRegisterMap map)
     {
@@ -214,15 +216,13 @@ public sealed class ModbusDeviceImage
                 value = entry.Point.Decode(registers);
             }
 
-            bool accepted;
             lock (_site.SyncRoot)
             {
-                accepted = RoleValues.TryWrite(_site, Device, entry.Metric.Role, null, value, entry.Metric.Unit);
+                RoleValues.TryWrite(_site, Device, entry.Metric.Role, null, value, entry.Metric.Unit);
             }
 
-            if (!accepted && table is LibTable.HoldingRegisters)
+            if (table is LibTable.HoldingRegisters)
             {
-                // Refused (out of range): the register shows the value still in force at once, so a read-back sees the refusal.
                 var registers = new ushort[entry.Point.Length];
                 if (TryReadRegisters(table, entry.Address, registers))
                 {

@@ -312,8 +312,13 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
 
         public ModbusServerUnit Unit { get; } = unit;
 
-        /// <summary>Copies the simulated values into the unit's map in one atomic update.</summary>
-        public void Refresh()
+        /// <summary>
+        /// Copies the simulated values into the unit's map in one atomic update, read inside it: a client's write that
+        /// lands in the map between a snapshot taken outside and its copy was overwritten with the value from before
+        /// the write, and the writer's read-back saw its write undone (CI: "reads supply_setpoint = 20.7 back after
+        /// writing 20.2").
+        /// </summary>
+        public void Refresh() => Unit.Map.Update(map =>
         {
             var buffers = new List<(LibTable Table, int Start, ushort[] Registers)>(_ranges.Count);
             foreach (var (table, start, count) in _ranges)
@@ -336,14 +341,11 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
                 }
             }
 
-            Unit.Map.Update(map =>
+            foreach (var (table, start, registers) in buffers)
             {
-                foreach (var (table, start, registers) in buffers)
-                {
-                    map.SetRegisters(table, start, registers);
-                }
-            });
-        }
+                map.SetRegisters(table, start, registers);
+            }
+        });
     }
 
     /// <summary>
