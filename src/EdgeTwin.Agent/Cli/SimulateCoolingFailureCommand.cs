@@ -21,18 +21,52 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
         var horizon = new Option<double>("--horizon-min") { Description = "Forecast horizon in minutes (1–10080).", DefaultValueFactory = _ => 120 }
             .Between(TwinScenarios.MinHorizonMin, TwinScenarios.MaxHorizonMin);
         var nonCritical = new Option<string[]>("--non-critical") { Description = "Racks whose load may be shed (repeat or comma-separate)." };
+        var lead = new Option<Dictionary<string, double>>("--lead")
+        {
+            Description = "How long a mitigation takes from decision to effect here: ACTION=MINUTES (repeat or comma-separate; "
+                + "actions " + string.Join(", ", CoolingFailureOptions.MeasureActions) + "; defaults 2, 5, 5, 15, 5, or the site's thermal_twin.mitigation_lead_times).",
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = ParseLeads,
+        };
         var command = new Command("cooling-failure", "Predict which racks overheat, when, and what to do first if cooling units fail.");
         command.Options.Add(unit);
         command.Options.Add(horizon);
         command.Options.Add(nonCritical);
+        command.Options.Add(lead);
         source.AddTo(command);
         command.SetAction((parse, ct) => PerZoneOutput.RunAsync(
             parse,
             source,
             "simulate cooling-failure",
-            twin => TwinScenarios.CoolingFailure(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(horizon), TwinScenarios.Ids(parse.GetValue(nonCritical))),
+            twin => TwinScenarios.CoolingFailure(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(horizon), TwinScenarios.Ids(parse.GetValue(nonCritical)), parse.GetValue(lead)),
             WriteAsync));
         return command;
+    }
+
+    /// <summary><c>--lead open_containment=10 --lead cap_load=3,migrate_load=30</c>: each pair checked as a twin request's <c>lead_min</c>.</summary>
+    private static Dictionary<string, double> ParseLeads(System.CommandLine.Parsing.ArgumentResult r)
+    {
+        var leads = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var pair in TwinScenarios.Ids(r.Tokens.Select(t => t.Value)))
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || !double.TryParse(pair.AsSpan(eq + 1), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var minutes))
+            {
+                r.AddError($"--lead: expected ACTION=MINUTES (e.g. open_containment=10), got '{pair}'");
+                continue;
+            }
+
+            var action = pair[..eq].Trim();
+            if (TwinScenarios.LeadProblem(action, minutes) is { } problem)
+            {
+                r.AddError("--lead: " + problem);
+                continue;
+            }
+
+            leads[action] = minutes;
+        }
+
+        return leads;
     }
 
     private static async Task WriteAsync(TextWriter output, CoolingFailureResult r)
@@ -54,7 +88,7 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
         await output.WriteLineAsync("mitigation plan (each step alone, and all together when none is enough; minutes gained before the first rack reaches 32 °C):").ConfigureAwait(false);
         foreach (var step in r.MitigationPlan)
         {
-            await output.WriteLineAsync($"  {step.Rank}. {step.Description}: {(step.PreventsLimit ? "keeps every rack below the limit" + (step.ActWithinSeconds is { } w ? " if taken " + CoolingFailureScenario.Within(w) : string.Empty) : $"+{step.MinutesGained:0.0} min")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"  {step.Rank}. {step.Description}: {(step.PreventsLimit ? "keeps every rack below the limit" + CoolingFailureScenario.Deadline(step) : $"+{step.MinutesGained:0.0} min")}").ConfigureAwait(false);
         }
     }
 }

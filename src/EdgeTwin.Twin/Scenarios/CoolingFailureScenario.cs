@@ -29,6 +29,13 @@ public sealed record MitigationStep(
     /// </summary>
     [JsonPropertyName("act_within_s")]
     public double? ActWithinSeconds { get; init; }
+
+    /// <summary>
+    /// How long the step is assumed to take from the decision to its effect (seconds; <see cref="CoolingFailureOptions.MeasureLeads"/>):
+    /// the forecast takes it into effect that long after it is started, and <see cref="ActWithinSeconds"/> is the latest start.
+    /// </summary>
+    [JsonPropertyName("lead_s")]
+    public double LeadSeconds { get; init; }
 }
 
 public sealed record CoolingFailureResult(
@@ -87,6 +94,40 @@ public sealed record CoolingFailureOptions
 
     /// <summary>Whether mitigation steps are evaluated (the validation harness skips them for speed).</summary>
     public bool PlanMitigation { get; init; } = true;
+
+    /// <summary>
+    /// How long each measure (by its action name) takes from the operator's decision to its effect; a measure not named
+    /// takes <see cref="DefaultMeasureLeads"/>'s. Each step is forecast as taking effect that long after it is started.
+    /// Before, every step took effect the moment it was advised, and the plan's first step could be one that kept the
+    /// racks below the limit only "if taken at once".
+    /// </summary>
+    public IReadOnlyDictionary<string, TimeSpan> MeasureLeads { get; init; } = DefaultMeasureLeads;
+
+    /// <summary>
+    /// Typical times from decision to effect: set points and fan speeds written from the BMS or the unit's panel, the supply
+    /// air following (2 min); doors and containment opened by someone walking to the room (5 min); IT load capped through
+    /// the servers' power capping or shut down (5 min); workloads live-migrated (15 min). A site states its own under
+    /// <c>thermal_twin.mitigation_lead_times</c>.
+    /// </summary>
+    public static IReadOnlyDictionary<string, TimeSpan> DefaultMeasureLeads { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal)
+    {
+        [CoolingFailureScenario.RaiseFansLowerSetpoints] = TimeSpan.FromMinutes(2),
+        [CoolingFailureScenario.OpenContainment] = TimeSpan.FromMinutes(5),
+        [CoolingFailureScenario.CapLoad] = TimeSpan.FromMinutes(5),
+        [CoolingFailureScenario.MigrateLoad] = TimeSpan.FromMinutes(15),
+        [CoolingFailureScenario.ShedLoad] = TimeSpan.FromMinutes(5),
+    };
+
+    /// <summary>The lead of <paramref name="action"/>: the site's, else the default, else none.</summary>
+    public TimeSpan LeadOf(string action) =>
+        MeasureLeads.TryGetValue(action, out var lead) || DefaultMeasureLeads.TryGetValue(action, out lead) ? lead : TimeSpan.Zero;
+
+    /// <summary>The actions whose lead a site may state (<see cref="MeasureLeads"/>).</summary>
+    public static IReadOnlyList<string> MeasureActions { get; } =
+        [CoolingFailureScenario.RaiseFansLowerSetpoints, CoolingFailureScenario.OpenContainment, CoolingFailureScenario.CapLoad, CoolingFailureScenario.MigrateLoad, CoolingFailureScenario.ShedLoad];
+
+    /// <summary>The longest lead a site may state: a measure that takes longer is not one against a cooling stop.</summary>
+    public static readonly TimeSpan MaxMeasureLead = TimeSpan.FromHours(2);
 }
 
 /// <summary>
@@ -191,54 +232,77 @@ public static class CoolingFailureScenario
         var horizon = baseline.HorizonSeconds;
         var reference = baseline.First32Seconds ?? baseline.FirstShutdownSeconds;
         var candidates = Mitigations(model, now, options.FailedUnits, baseline, options.NonCriticalRacks);
-        (double Gained, bool Prevents) Evaluate(Action<ForecastActions> apply, double takenAfter = 0)
+        (double Gained, bool Prevents) Evaluate(Action<ForecastActions> apply, double effectiveAfter)
         {
             var actions = Failure(model, options);
             apply(actions);
-            actions.ActionsFrom = TimeSpan.FromSeconds(takenAfter);
+            actions.ActionsFrom = TimeSpan.FromSeconds(effectiveAfter);
             var result = ThermalForecast.Run(model, now, actions);
             var after = baseline.First32Seconds is null ? result.FirstShutdownSeconds : result.First32Seconds;
             var prevents = reference is not null && after is null;
             return (reference is null ? 0 : ((after ?? horizon) - reference.Value) / 60, prevents);
         }
 
-        // The latest moment a preventing step still prevents (bisected; at the first crossing it is too late by definition).
-        double? ActWithin(Action<ForecastActions> apply, bool prevents)
+        // The latest start from which a preventing step still prevents, its lead included (bisected; a start whose effect
+        // comes at the first crossing is too late by definition).
+        double? ActWithin(Action<ForecastActions> apply, double lead, bool prevents)
         {
-            if (!prevents || reference is not { } late)
+            if (!prevents || reference is not { } crossing)
             {
                 return null;
             }
 
             double early = 0;
+            var late = Math.Max(0, crossing - lead);
             for (var k = 0; k < ActWithinBisections && late - early > 1; k++)
             {
                 var mid = (early + late) / 2;
-                (early, late) = Evaluate(apply, mid).Prevents ? (mid, late) : (early, mid);
+                (early, late) = Evaluate(apply, mid + lead).Prevents ? (mid, late) : (early, mid);
             }
 
             return Math.Floor(early);
         }
 
-        var steps = new List<(Mitigation Measure, double Gained, bool Prevents)>();
+        MitigationStep Step(int rank, Mitigation m, TimeSpan lead, double gained, bool prevents) =>
+            new(rank, m.Action, m.Targets, m.Description, Math.Round(gained, 1), prevents)
+            {
+                ActWithinSeconds = ActWithin(m.Apply, lead.TotalSeconds, prevents),
+                LeadSeconds = lead.TotalSeconds,
+            };
+
+        var steps = new List<(Mitigation Measure, TimeSpan Lead, double Gained, bool Prevents)>();
         foreach (var c in candidates)
         {
-            var (gained, prevents) = Evaluate(c.Apply);
-            steps.Add((c, gained, prevents));
+            var lead = options.LeadOf(c.Action);
+            var (gained, prevents) = Evaluate(c.Apply, lead.TotalSeconds);
+            steps.Add((c, lead, gained, prevents));
         }
 
-        var plan = steps
+        // Preventing steps first, the one that leaves the most time to start it first: each gains the whole horizon, so
+        // "gained" cannot order them, and a step that holds only if started within 50 s is one the forecast's error undoes
+        // (ranked by the candidates' order, least disruptive first, the demo's first step swapped between such a fan step and
+        // the doors with 35 min to spare at every refresh). Ties keep the candidates' order. The others by what they buy.
+        var ranked = steps
+            .Select(x => (x.Measure, x.Lead, x.Gained, x.Prevents, Within: ActWithin(x.Measure.Apply, x.Lead.TotalSeconds, x.Prevents)))
             .OrderByDescending(x => x.Prevents)
-            .ThenByDescending(x => x.Gained)
-            .Select((x, k) => new MitigationStep(k + 1, x.Measure.Action, x.Measure.Targets, x.Measure.Description, Math.Round(x.Gained, 1), x.Prevents) { ActWithinSeconds = ActWithin(x.Measure.Apply, x.Prevents) })
+            .ThenByDescending(x => x.Prevents ? x.Within ?? 0 : x.Gained)
+            .ToList();
+        var plan = ranked
+            .Select((x, k) => new MitigationStep(k + 1, x.Measure.Action, x.Measure.Targets, x.Measure.Description, Math.Round(x.Gained, 1), x.Prevents)
+            {
+                ActWithinSeconds = x.Within,
+                LeadSeconds = x.Lead.TotalSeconds,
+            })
             .ToList();
         if (candidates.Count > 1 && !plan.Any(x => x.PreventsLimit))
         {
             // No step is enough alone: the operator's next question is whether doing all of them is. Ranked last, as the
-            // step taken after the others, so the first step stays one thing to do.
+            // step taken after the others, so the first step stays one thing to do. Taken together they take effect when
+            // the slowest has.
             var all = Together(candidates, Inv($"all {candidates.Count} steps together"));
-            var (gained, prevents) = Evaluate(all.Apply);
-            plan.Add(new MitigationStep(plan.Count + 1, all.Action, all.Targets, all.Description, Math.Round(gained, 1), prevents) { ActWithinSeconds = ActWithin(all.Apply, prevents) });
+            var lead = steps.Max(x => x.Lead);
+            var (gained, prevents) = Evaluate(all.Apply, lead.TotalSeconds);
+            plan.Add(Step(plan.Count + 1, all, lead, gained, prevents));
         }
 
         return plan;
@@ -248,13 +312,39 @@ public static class CoolingFailureScenario
     private const int ActWithinBisections = 6;
 
     /// <summary>"within 8.5 min" / "within 40 s" / "at once": a step's deadline as an operator reads it.</summary>
-    public static string Within(double seconds) => seconds < 1 ? "at once" : seconds < 120 ? Inv($"within {seconds:0} s") : Inv($"within {seconds / 60:0.#} min");
+    public static string Within(double seconds) => seconds < 1 ? "at once" : "within " + Span(seconds);
+
+    /// <summary>
+    /// A preventing step's deadline as the message and the CLI give it: " if started within 7 min, allowing 2 min for it to take effect",
+    /// " if taken within 40 s" for a step without a lead; empty for a step that does not prevent.
+    /// </summary>
+    public static string Deadline(MitigationStep step)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return step.ActWithinSeconds is not { } s ? string.Empty
+            : step.LeadSeconds >= 1 ? Inv($" if started {Within(s)}, allowing {Span(step.LeadSeconds)} for it to take effect")
+            : " if taken " + Within(s);
+    }
+
+    private static string Span(double seconds) => seconds < 120 ? Inv($"{seconds:0} s") : Inv($"{seconds / 60:0.#} min");
 
     /// <summary>The action of the plan's last step when no step alone keeps every rack below the limit: all of them at once.</summary>
     public const string AllMeasures = "all_measures";
 
     /// <summary>The remaining units to full fan speed and their set points 3 K lower.</summary>
     public const string RaiseFansLowerSetpoints = "raise_fans_lower_setpoints";
+
+    /// <summary>Doors and containment opened to the neighbouring space.</summary>
+    public const string OpenContainment = "open_containment";
+
+    /// <summary>The IT load of the racks that cross 32 °C first capped to 50 %.</summary>
+    public const string CapLoad = "cap_load";
+
+    /// <summary>Half the load of those racks moved to the coolest.</summary>
+    public const string MigrateLoad = "migrate_load";
+
+    /// <summary>The named non-critical racks shut down.</summary>
+    public const string ShedLoad = "shed_load";
 
     private static string Inv(FormattableString s) => s.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
@@ -295,7 +385,7 @@ public static class CoolingFailureScenario
             }));
         }
 
-        candidates.Add(new("open_containment", [zone.Id], $"open doors and containment of {zone.Id} to the neighbouring space (assumed {s.OpenDoorsUaKwPerK:0.0} kW/K at {model.OutsideC:0} °C)", a => a.ExtraUaKwPerK = s.OpenDoorsUaKwPerK));
+        candidates.Add(new(OpenContainment, [zone.Id], $"open doors and containment of {zone.Id} to the neighbouring space (assumed {s.OpenDoorsUaKwPerK:0.0} kW/K at {model.OutsideC:0} °C)", a => a.ExtraUaKwPerK = s.OpenDoorsUaKwPerK));
 
         // The racks that cross 32 °C first carry the cap/migrate steps.
         var hottest = reference.Racks.Where(r => r.SecondsTo32 is not null).OrderBy(r => r.SecondsTo32).Take(5).Select(r => zone.RackIndex(r.Rack)).ToList();
@@ -305,7 +395,7 @@ public static class CoolingFailureScenario
         }
 
         var hotIds = hottest.Select(i => zone.Racks[i].Id).ToList();
-        candidates.Add(new("cap_load", hotIds, $"cap the IT load of {string.Join(", ", hotIds)} to 50 %", a =>
+        candidates.Add(new(CapLoad, hotIds, $"cap the IT load of {string.Join(", ", hotIds)} to 50 %", a =>
         {
             foreach (var i in hottest)
             {
@@ -317,7 +407,7 @@ public static class CoolingFailureScenario
         if (coolest.Count > 0)
         {
             var coolIds = coolest.Select(i => zone.Racks[i].Id).ToList();
-            candidates.Add(new("migrate_load", [.. hotIds.Concat(coolIds)], $"migrate half the load of {string.Join(", ", hotIds)} to {string.Join(", ", coolIds)}", a =>
+            candidates.Add(new(MigrateLoad, [.. hotIds.Concat(coolIds)], $"migrate half the load of {string.Join(", ", hotIds)} to {string.Join(", ", coolIds)}", a =>
             {
                 var moved = 0.0;
                 foreach (var i in hottest)
@@ -337,7 +427,7 @@ public static class CoolingFailureScenario
         if (shed.Count > 0)
         {
             var shedIds = shed.Select(i => zone.Racks[i].Id).ToList();
-            candidates.Add(new("shed_load", shedIds, $"shut down the non-critical load on {string.Join(", ", shedIds)}", a =>
+            candidates.Add(new(ShedLoad, shedIds, $"shut down the non-critical load on {string.Join(", ", shedIds)}", a =>
             {
                 foreach (var i in shed)
                 {

@@ -98,6 +98,9 @@ public sealed class SiteTwin
 
     public PowerReadings Readings { get; }
 
+    /// <summary>How long each cooling-failure mitigation takes at this site (<see cref="CoolingFailureOptions.MeasureLeads"/>).</summary>
+    public IReadOnlyDictionary<string, TimeSpan> MitigationLeads { get; init; } = CoolingFailureOptions.DefaultMeasureLeads;
+
     /// <summary>The zone model by id (null: the first zone).</summary>
     public int ZoneIndex(string? id)
     {

@@ -120,7 +120,7 @@ public sealed class ThermalTwinAgentTests
             Assert.Matches(@"(reaches 32 °C in [0-9.]+ (s|min) \(peak|may reach 32 °C in [0-9.]+ (s|min) \(upper band of the forecast; expected peak) [0-9]+\.[0-9] °C within [0-9]+ min\)", first.Event.Message);
             if (a["mitigation_plan"] != "[]")
             {
-                Assert.Matches(@"first step: .+ \((buys [0-9.]+ min|keeps every rack below the limit if taken (within [0-9.]+ (s|min)|at once))\)(; all [0-9]+ steps together: (keep every rack below the limit if taken (within [0-9.]+ (s|min)|at once)|buy [0-9.]+ min))?$", first.Event.Message);
+                Assert.Matches(@"first step: .+ \((buys [0-9.]+ min|keeps every rack below the limit if started (within [0-9.]+ (s|min)|at once), allowing [0-9.]+ (s|min) for it to take effect)\)(; all [0-9]+ steps together: (keep every rack below the limit if started (within [0-9.]+ (s|min)|at once), allowing [0-9.]+ (s|min) for it to take effect|buy [0-9.]+ min))?$", first.Event.Message);
             }
 
             // The alerting rules read time_to_thermal_shutdown_min (and time_to_shutdown_min) as numbers.

@@ -191,13 +191,24 @@ public sealed class TwinRequestServerTests
         AssertError(await requester.RequestAsync(prefix + "cooling_maintenance_window", """{"units":["crac1"]}"""), "invalid_field", "field 'minutes': required");
         AssertError(await requester.RequestAsync(prefix + "cooling_maintenance_window", """{"units":["crac1"],"minutes":60,"step_min":5,"within_h":48}"""), "invalid_field", "field 'step_min': 5 within 48 h is 577 start times, more than 289: take a longer step");
         AssertError(await requester.RequestAsync(prefix + "cooling_maintenance_window", """{"units":["crac1"],"minutes":60,"precool_min":400}"""), "invalid_field", "field 'precool_min': 400 is outside 0..360");
+        AssertError(await requester.RequestAsync(prefix + "cooling_failure", """{"units":["crac1"],"lead_min":{"open_doors":3}}"""), "invalid_field", "field 'lead_min': unknown mitigation 'open_doors' (known: raise_fans_lower_setpoints, open_containment, cap_load, migrate_load, shed_load)");
+        AssertError(await requester.RequestAsync(prefix + "cooling_failure", """{"units":["crac1"],"lead_min":{"cap_load":-1}}"""), "invalid_field", "field 'lead_min': cap_load: -1 min is outside 0..120");
+        AssertError(await requester.RequestAsync(prefix + "cooling_failure", """{"units":["crac1"],"lead_min":5}"""), "invalid_field", "field 'lead_min': expected an object of mitigation actions and minutes, got a number");
 
         // No response topic: nothing comes back, and the server keeps answering.
         await requester.PublishWithoutResponseTopicAsync(prefix + "add_rack", """{"kw":5}""");
         await Task.Delay(TimeSpan.FromSeconds(1), Ct);
         var ok = await requester.RequestAsync(prefix + "add_rack", """{"kw":5}""");
         Assert.Equal("ok", ok.Status);
-        Assert.Equal(11, requester.Received);
+        Assert.Equal(14, requester.Received);
+
+        // The plan takes the request's lead times over the site's (defaults here): doors at once, the rest as configured.
+        var leads = await requester.RequestAsync(prefix + "cooling_failure", """{"units":["crac1"],"lead_min":{"open_containment":0}}""");
+        Assert.Equal("ok", leads.Status);
+        var plan = JsonDocument.Parse(leads.Payload).RootElement.GetProperty("mitigation_plan").EnumerateArray()
+            .ToDictionary(s => s.GetProperty("action").GetString()!, s => s.GetProperty("lead_s").GetDouble());
+        Assert.Equal(0, plan["open_containment"]);
+        Assert.Equal(300, plan["cap_load"]);
     }
 
     [Fact]

@@ -32,7 +32,7 @@ public sealed class ThermalAnalyticTests
     {
         var (model, frame) = AnalyticRoom();
 
-        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"] });
+        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], MeasureLeads = AtOnce });
 
         const double tau = 2000 / 0.5;
         const double asymptote = 22 + (10 / 0.5);
@@ -56,6 +56,74 @@ public sealed class ThermalAnalyticTests
         Assert.InRange(cap.ActWithinSeconds!.Value, Time(32) - 34, Time(32));
         Assert.InRange(doors.ActWithinSeconds!.Value, Time(32) - 34, Time(32));
         Assert.Equal(1, result.MitigationPlan[0].Rank);
+    }
+
+    /// <summary>Every measure taking effect the moment it is advised (the plan before measures had lead times).</summary>
+    private static readonly Dictionary<string, TimeSpan> AtOnce = CoolingFailureOptions.MeasureActions.ToDictionary(a => a, _ => TimeSpan.Zero);
+
+    /// <summary>
+    /// A measure takes effect its lead after it is started. The room of <see cref="AnalyticRoom"/> reaches 32 °C at
+    /// t32 = 4000·ln(17/10) = 2122 s. Doors opened (U 2 kW/K) level off at 27 °C, so they hold from any inlet below 32 °C:
+    /// with a 10 min lead they must be started by t32 − 600 s. The rack capped to 5 kW levels off at exactly 32 °C, but with
+    /// a 40 min lead it takes effect at 2400 s, after the crossing: it neither prevents it nor delays it. Taken at once, it
+    /// may wait longer than the doors and ranks before them.
+    /// </summary>
+    [Fact]
+    public void A_measure_takes_effect_its_lead_after_it_is_started_and_its_deadline_is_the_latest_start()
+    {
+        var (model, frame) = AnalyticRoom();
+        var leads = new Dictionary<string, TimeSpan> { ["open_containment"] = TimeSpan.FromMinutes(10), ["cap_load"] = TimeSpan.FromMinutes(40) };
+
+        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], RiskSigmas = 0, MeasureLeads = leads });
+
+        var t32 = 4000 * Math.Log(17.0 / 10);
+        Assert.Equal(t32, result.Racks[0].TimeTo32Seconds!.Value, t32 * 0.01);
+        Assert.Equal(["open_containment", "cap_load"], result.MitigationPlan.Select(s => s.Action));
+        var doors = result.MitigationPlan[0];
+        Assert.True(doors.PreventsLimit);
+        Assert.Equal(600, doors.LeadSeconds);
+        // Bisected over the starts 0..t32 − 600 s: within (t32 − 600)/2^6 = 24 s below the latest start, never after it.
+        Assert.InRange(doors.ActWithinSeconds!.Value, t32 - 600 - 25, t32 - 600 + 5);
+        var cap = result.MitigationPlan[1];
+        Assert.False(cap.PreventsLimit);
+        Assert.Null(cap.ActWithinSeconds);
+        Assert.Equal(2400, cap.LeadSeconds);
+        Assert.Equal(0, cap.MinutesGained, 0.1);
+        Assert.Equal(" if started within 25.3 min, allowing 10 min for it to take effect", CoolingFailureScenario.Deadline(doors with { ActWithinSeconds = 1518 }));
+        Assert.Equal(" if taken within 40 s", CoolingFailureScenario.Deadline(doors with { ActWithinSeconds = 40, LeadSeconds = 0 }));
+
+        // Both preventing, the step that leaves more time to start it comes first: a cap at once may wait until t32 − 34 s,
+        // the doors only until t32 − 600 s (the candidates' order has the doors first).
+        var capAtOnce = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], RiskSigmas = 0, MeasureLeads = new Dictionary<string, TimeSpan>(leads) { ["cap_load"] = TimeSpan.Zero } });
+        Assert.Equal(["cap_load", "open_containment"], capAtOnce.MitigationPlan.Select(s => s.Action));
+        Assert.All(capAtOnce.MitigationPlan, s => Assert.True(s.PreventsLimit));
+        Assert.InRange(capAtOnce.MitigationPlan[0].ActWithinSeconds!.Value, t32 - 34, t32);
+
+        // An action the site does not name takes the default lead.
+        Assert.Equal(TimeSpan.FromMinutes(15), new CoolingFailureOptions { FailedUnits = [], MeasureLeads = leads }.LeadOf("migrate_load"));
+    }
+
+    /// <summary>
+    /// The room at 31.5 °C crosses 32 °C in 4000·ln(10.5/10) = 195 s. Capping the rack to 5 kW takes 5 min (the default):
+    /// by then the rack is past the limit. Before, every step took effect the moment it was advised, and the plan's first
+    /// step read "cap the IT load of R01 to 50 %: keeps every rack below the limit if taken within 3.1 min".
+    /// </summary>
+    [Fact]
+    public void Regression_a_step_that_takes_longer_than_the_time_left_was_advised_as_keeping_every_rack_below_the_limit()
+    {
+        var (model, frame) = AnalyticRoom();
+        frame.UnitReturnC[0] = 31.5;
+
+        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], RiskSigmas = 0 });
+
+        Assert.Equal(4000 * Math.Log(10.5 / 10), result.Racks[0].TimeTo32Seconds!.Value, 4.0); // 195 s, within 2 %
+        Assert.All(result.MitigationPlan, s => Assert.False(s.PreventsLimit, s.Description));
+        Assert.All(result.MitigationPlan, s => Assert.Null(s.ActWithinSeconds));
+        Assert.Equal(300, Assert.Single(result.MitigationPlan, s => s.Action == "cap_load").LeadSeconds);
+
+        // Taken at once, the same cap would have held (it levels off at 32 °C).
+        var atOnce = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], RiskSigmas = 0, MeasureLeads = AtOnce });
+        Assert.True(Assert.Single(atOnce.MitigationPlan, s => s.Action == "cap_load").PreventsLimit);
     }
 
     /// <summary>
@@ -96,7 +164,7 @@ public sealed class ThermalAnalyticTests
         var (model, frame) = AnalyticRoom();
         frame.RackPowerKw[0] = 24;
 
-        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], RiskSigmas = 0 });
+        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"], RiskSigmas = 0, MeasureLeads = AtOnce });
 
         Assert.Equal(4000 * Math.Log(45.0 / 38), result.Racks[0].TimeTo32Seconds!.Value, 676 * 0.01);
         Assert.Equal(["cap_load", "open_containment", CoolingFailureScenario.AllMeasures], result.MitigationPlan.Select(s => s.Action));

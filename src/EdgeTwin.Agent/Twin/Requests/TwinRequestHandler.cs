@@ -76,7 +76,7 @@ internal static class TwinRequestHandler
     /// <summary>Scenario → the fields its payload may hold.</summary>
     public static readonly IReadOnlyDictionary<string, string[]> Fields = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
-        [CoolingFailure] = ["units", "horizon_min", "non_critical"],
+        [CoolingFailure] = ["units", "horizon_min", "non_critical", "lead_min"],
         [CoolingWindow] = ["units", "minutes", "step_min", "within_h", "non_critical", "precool_min"],
         [AddRack] = ["kw", "zone", "row", "next_to", "feeds"],
         [LoadChange] = ["rack", "delta_kw"],
@@ -295,7 +295,8 @@ internal static class TwinRequestHandler
         needs = zone => zone.Units.Any(u => units.Contains(u.Id, StringComparer.Ordinal));
         var horizon = a.Number("horizon_min", 120, min: TwinScenarios.MinHorizonMin, max: TwinScenarios.MaxHorizonMin);
         var nonCritical = a.Ids("non_critical");
-        return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, units, horizon, nonCritical));
+        var leads = a.Leads("lead_min");
+        return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, units, horizon, nonCritical, leads));
     }
 
     private static Func<SiteTwin, string> CoolingWindowRun(Args a, out Func<ThermalZone, bool>? needs)
@@ -482,6 +483,39 @@ internal static class TwinRequestHandler
 
             var ids = TwinScenarios.Ids(values);
             return required && ids.Count == 0 ? throw Invalid(name, "needs at least one id") : ids;
+        }
+
+        /// <summary>An object of mitigation actions and their time to take effect in minutes (<c>{"open_containment": 10}</c>).</summary>
+        public Dictionary<string, double> Leads(string name)
+        {
+            var leads = new Dictionary<string, double>(StringComparer.Ordinal);
+            if (!Has(name))
+            {
+                return leads;
+            }
+
+            var v = _root.GetProperty(name);
+            if (v.ValueKind != JsonValueKind.Object)
+            {
+                throw Invalid(name, $"expected an object of mitigation actions and minutes, got {Describe(v.ValueKind)}");
+            }
+
+            foreach (var p in v.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var minutes))
+                {
+                    throw Invalid(name, $"{p.Name}: expected a number of minutes, got {Describe(p.Value.ValueKind)}");
+                }
+
+                if (TwinScenarios.LeadProblem(p.Name, minutes) is { } problem)
+                {
+                    throw Invalid(name, problem);
+                }
+
+                leads[p.Name] = minutes;
+            }
+
+            return leads;
         }
 
         private static TwinRequestException Invalid(string name, string problem) =>

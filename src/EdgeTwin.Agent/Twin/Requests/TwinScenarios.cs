@@ -52,14 +52,35 @@ internal static class TwinScenarios
     public static IReadOnlyList<string> Ids(IEnumerable<string>? values) =>
         [.. (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
 
-    /// <summary><c>cooling_failure</c>: one result per zone holding a failed unit.</summary>
-    public static IReadOnlyList<CoolingFailureResult> CoolingFailure(SiteTwin twin, IReadOnlyList<string> units, double horizonMin, IReadOnlyList<string> nonCritical) =>
-        [.. UnitsByZone(twin, units, CoolingFailureScenario.Name).Select(x => CoolingFailureScenario.Run(twin.Zones[x.Zone], twin.Now[x.Zone], new CoolingFailureOptions
+    /// <summary>
+    /// <c>cooling_failure</c>: one result per zone holding a failed unit. <paramref name="leadMinutes"/> overrides, by action,
+    /// the site's time from decision to effect of a mitigation (<see cref="SiteTwin.MitigationLeads"/>).
+    /// </summary>
+    public static IReadOnlyList<CoolingFailureResult> CoolingFailure(SiteTwin twin, IReadOnlyList<string> units, double horizonMin, IReadOnlyList<string> nonCritical, IReadOnlyDictionary<string, double>? leadMinutes = null)
+    {
+        ArgumentNullException.ThrowIfNull(twin);
+        var leads = new Dictionary<string, TimeSpan>(twin.MitigationLeads, StringComparer.Ordinal);
+        foreach (var (action, minutes) in leadMinutes ?? new Dictionary<string, double>())
+        {
+            leads[action] = TimeSpan.FromMinutes(minutes);
+        }
+
+        return [.. UnitsByZone(twin, units, CoolingFailureScenario.Name).Select(x => CoolingFailureScenario.Run(twin.Zones[x.Zone], twin.Now[x.Zone], new CoolingFailureOptions
         {
             FailedUnits = x.Units,
             Horizon = TimeSpan.FromMinutes(Math.Max(1, horizonMin)),
             NonCriticalRacks = nonCritical,
+            MeasureLeads = leads,
         }))];
+    }
+
+    /// <summary>Why a mitigation's lead (minutes) cannot be taken, or null: an action of the plan, 0 to 120 min.</summary>
+    public static string? LeadProblem(string action, double minutes) =>
+        !CoolingFailureOptions.MeasureActions.Contains(action, StringComparer.Ordinal)
+            ? $"unknown mitigation '{action}' (known: {string.Join(", ", CoolingFailureOptions.MeasureActions)})"
+            : !double.IsFinite(minutes) || minutes < 0 || minutes > CoolingFailureOptions.MaxMeasureLead.TotalMinutes
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{action}: {minutes} min is outside 0..{CoolingFailureOptions.MaxMeasureLead.TotalMinutes}")
+                : null;
 
     /// <summary><c>cooling_maintenance_window</c>: one result per zone holding a named unit (its units stop together).</summary>
     public static IReadOnlyList<CoolingWindowResult> CoolingWindow(SiteTwin twin, IReadOnlyList<string> units, double minutes, double stepMin, double withinHours, IReadOnlyList<string>? nonCritical = null, double? precoolMin = null) =>

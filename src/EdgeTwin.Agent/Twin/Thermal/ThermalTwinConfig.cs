@@ -1,6 +1,7 @@
 using EdgeTwin.Agent.Twin.Setpoints;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Twin.Optimisation;
+using EdgeTwin.Twin.Scenarios;
 
 namespace EdgeTwin.Agent.Twin.Thermal;
 
@@ -104,6 +105,7 @@ public sealed record ThermalTwinConfig(bool Enabled, ThermalTwinOptions Twin, do
             Horizon = r.Duration("horizon", min: TimeSpan.FromMinutes(1)) ?? t.Horizon,
             UnitUnreachableAfter = r.Duration("unit_unreachable_after", min: TimeSpan.FromSeconds(5)) ?? t.UnitUnreachableAfter,
             NonCriticalRacks = r.IdList("non_critical_racks")?.Select(x => x.Value).ToList() ?? t.NonCriticalRacks,
+            MitigationLeads = r.Section("mitigation_lead_times") is { } leads ? ReadLeads(leads) : t.MitigationLeads,
         };
         if (twin.FirstCalibrationAfter > twin.Window && r.Node("first_calibration_after") is { } fca)
         {
@@ -158,6 +160,33 @@ public sealed record ThermalTwinConfig(bool Enabled, ThermalTwinOptions Twin, do
 
         r.ReportUnknownKeys();
         return options;
+    }
+
+    /// <summary>
+    /// <c>mitigation_lead_times</c>: per action of the cooling-failure plan, how long it takes at this site from the
+    /// decision to its effect (0 to 2 h); the actions not named keep their defaults.
+    /// </summary>
+    private static Dictionary<string, TimeSpan> ReadLeads(ConfigReader r)
+    {
+        var leads = new Dictionary<string, TimeSpan>(CoolingFailureOptions.DefaultMeasureLeads, StringComparer.Ordinal);
+        foreach (var action in CoolingFailureOptions.MeasureActions)
+        {
+            if (r.Duration(action, min: TimeSpan.Zero) is not { } lead)
+            {
+                continue;
+            }
+
+            if (lead > CoolingFailureOptions.MaxMeasureLead && r.Node(action) is { } node)
+            {
+                r.Diagnostics.Add(node, $"must be at most {Durations.Format(CoolingFailureOptions.MaxMeasureLead)}, got '{Durations.Format(lead)}': a measure that takes longer is no help against a cooling stop");
+                continue;
+            }
+
+            leads[action] = lead;
+        }
+
+        r.ReportUnknownKeys();
+        return leads;
     }
 
     private static SetpointBounds ReadBounds(ConfigReader r, SetpointBounds start)

@@ -1,3 +1,4 @@
+using EdgeTwin.Twin.Scenarios;
 using EdgeTwin.Twin.Thermal;
 
 namespace EdgeTwin.Agent.Twin.Thermal;
@@ -38,6 +39,12 @@ public sealed record ThermalTwinOptions
 
     /// <summary>Racks whose load may be shed in the mitigation plan.</summary>
     public IReadOnlyList<string> NonCriticalRacks { get; init; } = [];
+
+    /// <summary>
+    /// How long each mitigation takes from decision to effect at this site (<c>mitigation_lead_times</c>, by action); actions
+    /// not named take <see cref="CoolingFailureOptions.DefaultMeasureLeads"/>'s.
+    /// </summary>
+    public IReadOnlyDictionary<string, TimeSpan> MitigationLeads { get; init; } = CoolingFailureOptions.DefaultMeasureLeads;
 
     /// <summary>
     /// Recorded frames per zone (index as <see cref="ThermalZone.FromTopology"/>) to calibrate from at start, so the twin is

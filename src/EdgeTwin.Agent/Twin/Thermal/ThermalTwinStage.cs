@@ -169,7 +169,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             readings.PduPhaseCurrentA[pdu] = amps;
         }
 
-        var twin = new SiteTwin(_config.Site, models, now, readings);
+        var twin = new SiteTwin(_config.Site, models, now, readings) { MitigationLeads = _options.MitigationLeads };
 
         // The runtime the UPS reports holds at the load it carries now; the power twin scales it to a what-if's load. Its
         // own figure for that load (not a measured output, which may include loads the twin does not model) keeps the
@@ -1038,6 +1038,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                 Horizon = _options.Horizon,
                 NonCriticalRacks = _options.NonCriticalRacks,
                 RackBiasK = state.Biases,
+                MeasureLeads = _options.MitigationLeads,
             }),
             ct).ConfigureAwait(false);
         lock (_gate)
@@ -1215,7 +1216,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>" if taken within 8.5 min": how long a preventing step may wait, the operator's deadline.</summary>
-    private static string Deadline(MitigationStep step) => step.ActWithinSeconds is { } s ? " if taken " + CoolingFailureScenario.Within(s) : string.Empty;
+    private static string Deadline(MitigationStep step) => CoolingFailureScenario.Deadline(step);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone}: {Units} down; {Unreachable} unreachable (no state reading for {Seconds} s while the site still reports), taken as stopped; publishing degraded live cooling_failure predictions")]
     private static partial void LogFailureUnreachable(ILogger logger, string units, string zone, string unreachable, double seconds);

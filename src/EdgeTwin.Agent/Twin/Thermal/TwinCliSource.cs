@@ -122,7 +122,8 @@ internal sealed class TwinCliSource
         LastFrames = data.Frames;
         var models = zones.Select((z, k) => ThermalCalibrator.Calibrate(z, data.Frames[k], settings)).ToList();
         var now = data.Frames.Select((f, k) => f.Count > 0 ? f[^1] : new ZoneFrame(0, zones[k].Racks.Count, zones[k].Units.Count)).ToList();
-        return new SiteTwin(topology, models, now, data.Power);
+        // The site's own mitigation lead times, as the running agent plans with them (the section was checked with the config).
+        return new SiteTwin(topology, models, now, data.Power) { MitigationLeads = ThermalTwinConfig.From(loaded.Config!).Twin.MitigationLeads };
     }
 
     private SiteTwin Demo(int seed, int racks, ThermalSettings settings)

@@ -38,6 +38,26 @@ public sealed class ThermalTwinConfigTests
         Assert.Equal(27, c.RollbackInletC);
         Assert.Equal(TimeSpan.FromMinutes(30), sp.RollbackHold);
         Assert.Equal("snmp-rw", sp.WriteCredentials);
+        Assert.Equal(TimeSpan.FromMinutes(1), c.Twin.MitigationLeads["raise_fans_lower_setpoints"]);
+        Assert.Equal(TimeSpan.FromMinutes(3), c.Twin.MitigationLeads["open_containment"]);
+        Assert.Equal(TimeSpan.FromMinutes(15), c.Twin.MitigationLeads["migrate_load"]); // not stated: the default
+    }
+
+    [Fact]
+    public void Mitigation_lead_times_name_the_plans_actions_and_stay_within_two_hours()
+    {
+        var yaml = Yaml("""
+              mitigation_lead_times:
+                open_doors: 3m
+                cap_load: 3h
+                migrate_load: soon
+            """);
+        var result = SiteConfigLoader.Parse(yaml, "site.yaml", Options);
+        Assert.False(result.IsValid);
+        var problems = result.Problems.Select(p => p.ToString()).ToList();
+        Assert.Contains("site.yaml:13:5: thermal_twin.mitigation_lead_times.open_doors: unknown key 'open_doors' (known keys: cap_load, migrate_load, open_containment, raise_fans_lower_setpoints, shed_load)", problems);
+        Assert.Contains(problems, p => p.StartsWith("site.yaml:14:", StringComparison.Ordinal) && p.Contains("thermal_twin.mitigation_lead_times.cap_load: must be at most 2h", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("site.yaml:15:", StringComparison.Ordinal) && p.Contains("thermal_twin.mitigation_lead_times.migrate_load", StringComparison.Ordinal) && p.Contains("duration", StringComparison.Ordinal));
     }
 
     [Fact]
