@@ -455,6 +455,40 @@ public sealed class ThermalTwinStageTests
     }
 
     [Fact]
+    public async Task Regression_the_cooling_failure_forecast_swung_with_each_racks_last_power_reading()
+    {
+        // With one unit left near its capacity the room settles where the envelope carries the surplus off, so the
+        // predicted peak follows the room's load steeply. The forecast started from each rack's last power reading, and
+        // readings that swing ±10 % from one poll to the next (as IT load does) moved the predicted peak between 28.8 °C
+        // and the 40 °C shutdown inlet at every refresh. Now it starts from each rack's load over the last minute.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        using var stage = site.Stage(events, new ThermalTwinOptions { RefreshEvery = TimeSpan.FromSeconds(5) });
+        var load = site.Racks.ToDictionary(r => r, _ => 7.0);
+        var stopped = new Dictionary<string, bool> { ["crac1"] = false, ["crac2"] = true };
+        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true }, load);
+        await Task.Delay(1500, Ct); // the worker sees the units running
+        await site.FeedAsync(stage, t0 + 10_000, running: stopped, load);
+        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure");
+
+        var peaks = new List<double>();
+        for (var k = 2; k <= 13; k++)
+        {
+            var before = events.Failures.Count();
+            var kw = k % 2 == 0 ? 7.7 : 6.3;
+            await site.FeedAsync(stage, t0 + (k * 10_000), stopped, site.Racks.ToDictionary(r => r, _ => kw));
+            await WaitUntilAsync(() => events.Failures.Count() > before, $"the refresh after round {k}");
+            var racks = System.Text.Json.JsonDocument.Parse(events.Failures.Last().Attributes!["racks"]).RootElement.EnumerateArray().ToList();
+            peaks.Add(racks.Max(r => r.GetProperty("peak_inlet_c").GetDouble()));
+        }
+
+        var text = string.Join(" ", peaks.Select(p => p.ToString("0.00", CultureInfo.InvariantCulture)));
+        Assert.All(peaks.Zip(peaks.Skip(1)), p => Assert.True(Math.Abs(p.First - p.Second) < 1, $"predicted peaks of successive refreshes: {text}"));
+        await stage.FlushAsync(Ct);
+    }
+
+    [Fact]
     public async Task Regression_a_disconnected_probes_last_reading_stayed_in_its_racks_inlet_average()
     {
         // A01's inlet is read by its own sensor and by an apc-uio-probe. The probe's card loses it: the row answers commsLost
@@ -538,6 +572,8 @@ public sealed class ThermalTwinStageTests
         }
 
         public SeriesRegistry Registry { get; private set; } = new();
+
+        public IEnumerable<string> Racks => _spec.Racks.Select(r => r.Id);
 
         /// <summary>A new stage, as a newly started agent has (its own series registry).</summary>
         public ThermalTwinStage Stage(IEventSink events, ThermalTwinOptions options, ILogger<ThermalTwinStage>? logger = null)

@@ -240,6 +240,25 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     /// reading of the site (∞: one of its meters never reported). A PDU that stops answering keeps its last value in the
     /// rack's sum; without its age the what-ifs took that as the load now.
     /// </summary>
+    /// <summary>Per rack of <paramref name="zone"/>: whether every power meter feeding it has reported (its power is not a partial sum).</summary>
+    private bool[] PowerMetersReporting(int zone)
+    {
+        var complete = new bool[_zones[zone].Zone.Racks.Count];
+        Array.Fill(complete, true);
+        lock (_gate)
+        {
+            foreach (var c in _cells)
+            {
+                if (c.Signal == ThermalSignal.Power && c.Zone == zone && c.LastMs == 0)
+                {
+                    complete[c.Index] = false;
+                }
+            }
+        }
+
+        return complete;
+    }
+
     internal Dictionary<string, double> PowerReadingAges()
     {
         var ages = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -828,6 +847,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         }
 
         var measuredRoom = frame.RoomC();
+        state.TrackLoad(frame, nowMs, LoadSmoothingSeconds, PowerMetersReporting(z));
         if (failed.Count == 0)
         {
             if (state.FailedUnits.Count > 0)
@@ -886,6 +906,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             Array.Fill(frame.UnitReturnC, state.RoomC);
         }
 
+        // And from each rack's load over the last minute, not its last reading: with one unit left at its capacity the
+        // room settles where the envelope carries the surplus off, about 12 K per kW in the demo, so the second-to-second
+        // swing of the readings (±0.4 kW over a room) moved the predicted peak by up to 6.6 K between refreshes 5 s apart.
+        state.SmoothedLoad(frame);
+
         changed |= !unreachable.SequenceEqual(state.Unreachable, StringComparer.Ordinal);
         if (changed || nowMs - state.LastRefreshMs >= (long)_options.RefreshEvery.TotalMilliseconds)
         {
@@ -900,6 +925,9 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             await PublishFailureAsync(z, state, frame, nowMs, ct).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Time constant of the racks' load the failure forecast starts from (their readings' short-term swing averaged out).</summary>
+    private const double LoadSmoothingSeconds = 60;
 
     /// <summary>Time constant of the room temperature's smoothing in normal operation and of the observer's correction.</summary>
     private const double RoomSmoothingSeconds = 60;
@@ -1332,6 +1360,65 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             if (FailedUnits.Count > 0)
             {
                 FailureStartedMs += ms;
+            }
+        }
+
+        /// <summary>Each rack's load, exponentially smoothed over time (NaN until its first plausible reading).</summary>
+        private double[]? _loadKw;
+
+        private long _loadMs;
+
+        /// <summary>
+        /// Follows each rack's power with time constant <paramref name="tau"/>, weighting a reading by how long it held. A rack
+        /// without a reading keeps its smoothed value (the frame then holds NaN, and the forecast its own fallback). A rack
+        /// with a meter that has not reported yet (<paramref name="complete"/> false) is not followed and starts afresh from
+        /// its first whole reading: right after a start its power is the sum of only some feeds, and smoothed from there a
+        /// cooling failure in the first minute was forecast on part of the load (32 °C in 178 s; the simulator: 108 s).
+        /// </summary>
+        public void TrackLoad(ZoneFrame frame, long nowMs, double tau, bool[] complete)
+        {
+            var racks = frame.RackPowerKw.Length;
+            if (_loadKw is null || _loadKw.Length != racks)
+            {
+                _loadKw = new double[racks];
+                Array.Fill(_loadKw, double.NaN);
+            }
+
+            var weight = Math.Clamp((nowMs - _loadMs) / 1000.0 / tau, 0, 1);
+            for (var i = 0; i < racks; i++)
+            {
+                var kw = frame.RackPowerKw[i];
+                if (!complete[i])
+                {
+                    _loadKw[i] = double.NaN;
+                    continue;
+                }
+
+                if (!double.IsFinite(kw))
+                {
+                    continue;
+                }
+
+                _loadKw[i] = double.IsNaN(_loadKw[i]) ? kw : _loadKw[i] + ((kw - _loadKw[i]) * weight);
+            }
+
+            _loadMs = nowMs;
+        }
+
+        /// <summary>Puts the smoothed load into <paramref name="frame"/> for the racks that have a reading in it.</summary>
+        public void SmoothedLoad(ZoneFrame frame)
+        {
+            if (_loadKw is null || _loadKw.Length != frame.RackPowerKw.Length)
+            {
+                return;
+            }
+
+            for (var i = 0; i < _loadKw.Length; i++)
+            {
+                if (double.IsFinite(frame.RackPowerKw[i]) && !double.IsNaN(_loadKw[i]))
+                {
+                    frame.RackPowerKw[i] = _loadKw[i];
+                }
             }
         }
 
