@@ -460,7 +460,7 @@ public sealed class ThermalTwinStageTests
         // With one unit left near its capacity the room settles where the envelope carries the surplus off, so the
         // predicted peak follows the room's load steeply. The forecast started from each rack's last power reading, and
         // readings that swing ±10 % from one poll to the next (as IT load does) moved the predicted peak between 28.8 °C
-        // and the 40 °C shutdown inlet at every refresh. Now it starts from each rack's load over the last minute.
+        // and the 40 °C shutdown inlet at every refresh. Now it starts from each rack's load averaged since the failure began.
         var site = new Site();
         var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
         var events = new Events();

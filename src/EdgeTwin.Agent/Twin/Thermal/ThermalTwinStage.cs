@@ -240,25 +240,6 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     /// reading of the site (∞: one of its meters never reported). A PDU that stops answering keeps its last value in the
     /// rack's sum; without its age the what-ifs took that as the load now.
     /// </summary>
-    /// <summary>Per rack of <paramref name="zone"/>: whether every power meter feeding it has reported (its power is not a partial sum).</summary>
-    private bool[] PowerMetersReporting(int zone)
-    {
-        var complete = new bool[_zones[zone].Zone.Racks.Count];
-        Array.Fill(complete, true);
-        lock (_gate)
-        {
-            foreach (var c in _cells)
-            {
-                if (c.Signal == ThermalSignal.Power && c.Zone == zone && c.LastMs == 0)
-                {
-                    complete[c.Index] = false;
-                }
-            }
-        }
-
-        return complete;
-    }
-
     internal Dictionary<string, double> PowerReadingAges()
     {
         var ages = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -847,7 +828,6 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         }
 
         var measuredRoom = frame.RoomC();
-        state.TrackLoad(frame, nowMs, LoadSmoothingSeconds, PowerMetersReporting(z));
         if (failed.Count == 0)
         {
             if (state.FailedUnits.Count > 0)
@@ -868,6 +848,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         {
             // The residuals of the last healthy frame are each rack's steady offset; held through the failure forecasts.
             state.Biases = ThermalForecast.Biases(model, state.LastHealthy ?? frame);
+            state.ResetLoad();
             state.FailureStartedMs = nowMs;
 
             // Seen to stop only if seen running in this run; a unit already stopped at its first reading (it ran before
@@ -906,9 +887,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             Array.Fill(frame.UnitReturnC, state.RoomC);
         }
 
-        // And from each rack's load over the last minute, not its last reading: with one unit left at its capacity the
-        // room settles where the envelope carries the surplus off, about 12 K per kW in the demo, so the second-to-second
-        // swing of the readings (±0.4 kW over a room) moved the predicted peak by up to 6.6 K between refreshes 5 s apart.
+        // And from each rack's load averaged since the failure began (over the last minute once it is older), not its last
+        // reading: with one unit left at its capacity the room settles where the envelope carries the surplus off, about
+        // 12 K per kW in the demo, so the swing of the readings (±0.4 kW over a room) moved the predicted peak by up to
+        // 6.6 K between refreshes 5 s apart.
+        state.TrackLoad(frame, nowMs, LoadSmoothingSeconds);
         state.SmoothedLoad(frame);
 
         changed |= !unreachable.SequenceEqual(state.Unreachable, StringComparer.Ordinal);
@@ -1363,37 +1346,39 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             }
         }
 
-        /// <summary>Each rack's load, exponentially smoothed over time (NaN until its first plausible reading).</summary>
+        /// <summary>Each rack's load, smoothed over time since the failure began (NaN until its first plausible reading).</summary>
         private double[]? _loadKw;
 
         private long _loadMs;
 
+        private int _loadUpdates;
+
+        /// <summary>Starts the load's smoothing afresh (a failure begins): nothing from before it is averaged in.</summary>
+        public void ResetLoad() => _loadKw = null;
+
         /// <summary>
-        /// Follows each rack's power with time constant <paramref name="tau"/>, weighting a reading by how long it held. A rack
-        /// without a reading keeps its smoothed value (the frame then holds NaN, and the forecast its own fallback). A rack
-        /// with a meter that has not reported yet (<paramref name="complete"/> false) is not followed and starts afresh from
-        /// its first whole reading: right after a start its power is the sum of only some feeds, and smoothed from there a
-        /// cooling failure in the first minute was forecast on part of the load (32 °C in 178 s; the simulator: 108 s).
+        /// Follows each rack's power: the mean of its readings at each tick since <see cref="ResetLoad"/> (a reading counts as
+        /// often as it held), turning into an exponential average with time constant <paramref name="tau"/> once that weighs
+        /// a new reading more. A rack without a reading keeps its value (the frame then holds NaN, and the forecast its own fallback).
+        /// Only during a failure: smoothed before it, a failure in the agent's first minute started from the partial sums of
+        /// racks whose second feed had not reported yet (32 °C forecast in 178 s; the simulator: 108 s).
         /// </summary>
-        public void TrackLoad(ZoneFrame frame, long nowMs, double tau, bool[] complete)
+        public void TrackLoad(ZoneFrame frame, long nowMs, double tau)
         {
             var racks = frame.RackPowerKw.Length;
             if (_loadKw is null || _loadKw.Length != racks)
             {
                 _loadKw = new double[racks];
                 Array.Fill(_loadKw, double.NaN);
+                _loadMs = nowMs;
+                _loadUpdates = 0;
             }
 
-            var weight = Math.Clamp((nowMs - _loadMs) / 1000.0 / tau, 0, 1);
+            _loadUpdates++;
+            var weight = Math.Clamp(Math.Max(Math.Max(0, nowMs - _loadMs) / 1000.0 / tau, 1.0 / _loadUpdates), 0, 1);
             for (var i = 0; i < racks; i++)
             {
                 var kw = frame.RackPowerKw[i];
-                if (!complete[i])
-                {
-                    _loadKw[i] = double.NaN;
-                    continue;
-                }
-
                 if (!double.IsFinite(kw))
                 {
                     continue;
