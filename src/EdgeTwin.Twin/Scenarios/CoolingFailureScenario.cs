@@ -263,10 +263,10 @@ public static class CoolingFailureScenario
             return Math.Floor(early);
         }
 
-        MitigationStep Step(int rank, Mitigation m, TimeSpan lead, double gained, bool prevents) =>
+        static MitigationStep Step(int rank, Mitigation m, TimeSpan lead, double gained, bool prevents, double? within) =>
             new(rank, m.Action, m.Targets, m.Description, Math.Round(gained, 1), prevents)
             {
-                ActWithinSeconds = ActWithin(m.Apply, lead.TotalSeconds, prevents),
+                ActWithinSeconds = within,
                 LeadSeconds = lead.TotalSeconds,
             };
 
@@ -282,17 +282,11 @@ public static class CoolingFailureScenario
         // "gained" cannot order them, and a step that holds only if started within 50 s is one the forecast's error undoes
         // (ranked by the candidates' order, least disruptive first, the demo's first step swapped between such a fan step and
         // the doors with 35 min to spare at every refresh). Ties keep the candidates' order. The others by what they buy.
-        var ranked = steps
+        var plan = steps
             .Select(x => (x.Measure, x.Lead, x.Gained, x.Prevents, Within: ActWithin(x.Measure.Apply, x.Lead.TotalSeconds, x.Prevents)))
             .OrderByDescending(x => x.Prevents)
             .ThenByDescending(x => x.Prevents ? x.Within ?? 0 : x.Gained)
-            .ToList();
-        var plan = ranked
-            .Select((x, k) => new MitigationStep(k + 1, x.Measure.Action, x.Measure.Targets, x.Measure.Description, Math.Round(x.Gained, 1), x.Prevents)
-            {
-                ActWithinSeconds = x.Within,
-                LeadSeconds = x.Lead.TotalSeconds,
-            })
+            .Select((x, k) => Step(k + 1, x.Measure, x.Lead, x.Gained, x.Prevents, x.Within))
             .ToList();
         if (candidates.Count > 1 && !plan.Any(x => x.PreventsLimit))
         {
@@ -302,7 +296,7 @@ public static class CoolingFailureScenario
             var all = Together(candidates, Inv($"all {candidates.Count} steps together"));
             var lead = steps.Max(x => x.Lead);
             var (gained, prevents) = Evaluate(all.Apply, lead.TotalSeconds);
-            plan.Add(Step(plan.Count + 1, all, lead, gained, prevents));
+            plan.Add(Step(plan.Count + 1, all, lead, gained, prevents, ActWithin(all.Apply, lead.TotalSeconds, prevents)));
         }
 
         return plan;

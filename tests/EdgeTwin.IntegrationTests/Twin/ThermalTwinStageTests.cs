@@ -206,11 +206,17 @@ public sealed class ThermalTwinStageTests
     /// <summary>Both units read running at <paramref name="t0"/>, then as <paramref name="after"/> 10 s later; waits for the cooling_failure.</summary>
     private static async Task FailAsync(Site site, ThermalTwinStage stage, Events events, long t0, Dictionary<string, bool> after, string what)
     {
-        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
-        await Task.Delay(1500, Ct); // the worker sees the units running
-        await site.FeedAsync(stage, t0 + 10_000, running: after);
-        await WaitUntilAsync(() => events.Failures.Any(), what);
+        await StopUnitsAsync(site, stage, events, t0, after, what);
         await stage.FlushAsync(Ct);
+    }
+
+    /// <summary>As <see cref="FailAsync"/>, the stage's worker left running for the refreshes, each rack at <paramref name="powerKw"/> (default 10 kW).</summary>
+    private static async Task StopUnitsAsync(Site site, ThermalTwinStage stage, Events events, long t0, Dictionary<string, bool> after, string what, Dictionary<string, double>? powerKw = null)
+    {
+        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true }, powerKw);
+        await Task.Delay(1500, Ct); // the worker sees the units running
+        await site.FeedAsync(stage, t0 + 10_000, running: after, powerKw);
+        await WaitUntilAsync(() => events.Failures.Any(), what);
     }
 
     [Fact]
@@ -465,12 +471,8 @@ public sealed class ThermalTwinStageTests
         var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
         var events = new Events();
         using var stage = site.Stage(events, new ThermalTwinOptions { RefreshEvery = TimeSpan.FromSeconds(5) });
-        var load = site.Racks.ToDictionary(r => r, _ => 7.0);
         var stopped = new Dictionary<string, bool> { ["crac1"] = false, ["crac2"] = true };
-        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true }, load);
-        await Task.Delay(1500, Ct); // the worker sees the units running
-        await site.FeedAsync(stage, t0 + 10_000, running: stopped, load);
-        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure");
+        await StopUnitsAsync(site, stage, events, t0, stopped, "the cooling_failure", site.Racks.ToDictionary(r => r, _ => 7.0));
 
         var peaks = new List<double>();
         for (var k = 2; k <= 13; k++)
