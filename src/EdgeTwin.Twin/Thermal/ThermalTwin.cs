@@ -64,6 +64,61 @@ public sealed class ThermalTwin : IDisposable
         }
     }
 
+    /// <summary>
+    /// The latest frame of a zone with each rack's power the median of the rack's readings over the frames of the last
+    /// <paramref name="seconds"/> (the latest included, one taken exactly that long before it not), or null before the
+    /// first frame. What-if questions start from it: near a unit's capacity the predicted peak follows the room's load
+    /// steeply, and answered from the last reading the same question moved with each poll's swing; a frame summed while a
+    /// rack's second feed had not reported yet (the agent's first poll) is one of several in the median and does not
+    /// carry. A load step shows after half the span.
+    /// </summary>
+    public ZoneFrame? LatestWithSteadyLoad(int zone, double seconds)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(seconds);
+        ZoneFrame latest;
+        List<ZoneFrame> recent = [];
+        lock (_gate)
+        {
+            if (_last[zone] is not { } last)
+            {
+                return null;
+            }
+
+            latest = last.Clone();
+            foreach (var f in _windows[zone])
+            {
+                if (f.TimeSeconds > last.TimeSeconds - seconds)
+                {
+                    recent.Add(f);
+                }
+            }
+        }
+
+        var values = new double[recent.Count];
+        for (var i = 0; i < latest.RackPowerKw.Length; i++)
+        {
+            var n = 0;
+            foreach (var f in recent)
+            {
+                if (i < f.RackPowerKw.Length && double.IsFinite(f.RackPowerKw[i]))
+                {
+                    values[n++] = f.RackPowerKw[i];
+                }
+            }
+
+            if (n == 0 || !double.IsFinite(latest.RackPowerKw[i]))
+            {
+                continue;
+            }
+
+            var span = values.AsSpan(0, n);
+            span.Sort();
+            latest.RackPowerKw[i] = n % 2 == 1 ? span[n / 2] : (span[(n / 2) - 1] + span[n / 2]) / 2;
+        }
+
+        return latest;
+    }
+
     public int FrameCount(int zone)
     {
         lock (_gate)

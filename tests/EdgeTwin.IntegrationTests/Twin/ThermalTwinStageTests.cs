@@ -491,6 +491,48 @@ public sealed class ThermalTwinStageTests
     }
 
     [Fact]
+    public async Task Regression_a_what_if_answer_moved_with_each_racks_last_power_reading()
+    {
+        // The central twin asking "lose crac1?" every few seconds of the demo was told A01 reaches 32 °C in 1,977 s, then
+        // 1,465 s, 1,381 s and 1,631 s within 40 s, and in the agent's first 10 s "no rack reaches 32 °C": the what-ifs
+        // started from each rack's last power reading (its poll-to-poll swing, and at first a sum without the rack's second
+        // feed). Now from each rack's median over the last minute of frames.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        using var stage = site.Stage(new Events(), new ThermalTwinOptions());
+        var running = new Dictionary<string, bool> { ["crac1"] = true, ["crac2"] = true };
+        Dictionary<string, double> Swing(int k) => site.Racks.ToDictionary(r => r, _ => k % 2 == 0 ? 7.7 : 6.3);
+        for (var k = 0; k < 12; k++)
+        {
+            await site.FeedAsync(stage, t0 + (k * 10_000), running, Swing(k));
+        }
+
+        stage.Twin.Recalibrate(0);
+        var first = RackOf(stage, 0);
+        var answers = new List<CoolingFailureResult>();
+        for (var k = 12; k < 20; k++)
+        {
+            var kw = Swing(k);
+            if (k == 15)
+            {
+                kw[first] = 3.5; // one poll's sum with a feed missing
+            }
+
+            await site.FeedAsync(stage, t0 + (k * 10_000), running, kw);
+            var twin = stage.CurrentTwin(out var notReady);
+            Assert.True(twin is not null, notReady);
+            Assert.All(twin.Now[0].RackPowerKw, p => Assert.Equal(7.0, p, 9)); // 3 × 7.7 and 3 × 6.3 (or 3.5) in the last minute // 3 × 7.7 and 3 × 6.3 (or 3.5) in the last minute
+            Assert.Equal(7.0, twin.Readings.RackKw[first], 9);
+            answers.Add(Assert.Single(EdgeTwin.Agent.Twin.Requests.TwinScenarios.CoolingFailure(twin, ["crac1"], 120, [])));
+        }
+
+        // The same question on the same steady load gets the same answer at every poll (the room's state moves it by hundredths).
+        var peaks = answers.Select(a => a.Racks.Max(r => r.PeakInletC)).ToList();
+        Assert.True(peaks.Max() - peaks.Min() < 0.1, $"predicted peaks: {string.Join(" ", peaks)}");
+        await stage.FlushAsync(Ct);
+    }
+
+    [Fact]
     public async Task Regression_a_disconnected_probes_last_reading_stayed_in_its_racks_inlet_average()
     {
         // A01's inlet is read by its own sensor and by an apc-uio-probe. The probe's card loses it: the row answers commsLost

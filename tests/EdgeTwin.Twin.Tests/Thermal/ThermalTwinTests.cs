@@ -43,6 +43,33 @@ public sealed class ThermalTwinTests
         Assert.InRange(spot.ResidualK, 3, 5);
     }
 
+    [Fact]
+    public void The_steady_load_is_each_racks_median_over_the_span_and_the_rest_of_the_frame_is_the_latest()
+    {
+        var spec = EdgeTwin.Simulator.Physics.SiteGenerator.Generate(new EdgeTwin.Simulator.Physics.SiteGenerationOptions { Racks = 3, CoolingUnits = 1, Seed = 5 });
+        var zone = new SimulatedThermalPlant(spec).Zone;
+        using var twin = new ThermalTwin([zone]);
+        Assert.Null(twin.LatestWithSteadyLoad(0, 60));
+
+        // Rack 0 swings and reads half once; rack 1 has no reading until the last frame; rack 2 ramps.
+        double[][] power = [[8, double.NaN, 1], [4, double.NaN, 2], [9, double.NaN, 3], [7, double.NaN, 4], [4.5, 6, 5]];
+        for (var k = 0; k < power.Length; k++)
+        {
+            var frame = new ZoneFrame(1000 + (k * 10), 3, 1);
+            power[k].CopyTo(frame.RackPowerKw, 0);
+            frame.RackInletC[0] = 20 + k;
+            twin.Observe(0, frame);
+        }
+
+        var steady = twin.LatestWithSteadyLoad(0, 40)!; // frames at 1010..1040; the one at 1000 is exactly 40 s before
+        Assert.Equal([5.75, 6, 3.5], steady.RackPowerKw);
+        Assert.Equal(1040, steady.TimeSeconds);
+        Assert.Equal(24, steady.RackInletC[0]);
+        Assert.Equal(4.5, twin.Latest(0)!.RackPowerKw[0]); // the window itself is not changed
+        Assert.Equal(4.5, twin.LatestWithSteadyLoad(0, 0)!.RackPowerKw[0]); // a span of 0: the latest frame alone
+        Assert.Equal(7, twin.LatestWithSteadyLoad(0, 45)!.RackPowerKw[0]);
+    }
+
     private static readonly System.Text.Json.JsonSerializerOptions NamedFloats = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     [Fact]

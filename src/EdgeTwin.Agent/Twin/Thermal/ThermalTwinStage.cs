@@ -116,7 +116,8 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     }
 
     /// <summary>
-    /// The calibrated twin of the site as it is now (each zone's model and latest frame, readings held between polls), for
+    /// The calibrated twin of the site as it is now (each zone's model and latest frame, readings held between polls, each
+    /// rack's power the median of the last minute's frames: <see cref="WhatIfLoadSeconds"/>), for
     /// what-if requests that must not wait for or disturb the live schedule; null, with the reason, before every zone the
     /// request needs (<paramref name="needs"/>; null: every zone) has been calibrated and read. A zone it does not need
     /// enters with whatever model and readings it has (its prior and an empty frame before its first calibration), so a
@@ -137,7 +138,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             models[z] = Twin.Model(z);
             if (needs is not null && !needs(_zones[z].Zone))
             {
-                now[z] = Twin.Latest(z) ?? new ZoneFrame(0, _zones[z].Zone.Racks.Count, _zones[z].Zone.Units.Count);
+                now[z] = Twin.LatestWithSteadyLoad(z, WhatIfLoadSeconds) ?? new ZoneFrame(0, _zones[z].Zone.Racks.Count, _zones[z].Zone.Units.Count);
                 continue;
             }
 
@@ -147,7 +148,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                 return null;
             }
 
-            if (Twin.Latest(z) is not { } latest)
+            if (Twin.LatestWithSteadyLoad(z, WhatIfLoadSeconds) is not { } latest)
             {
                 notReady = $"the thermal twin of zone '{_zones[z].Zone.Id}' has no readings yet";
                 return null;
@@ -911,6 +912,13 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
     /// <summary>Time constant of the racks' load the failure forecast starts from (their readings' short-term swing averaged out).</summary>
     private const double LoadSmoothingSeconds = 60;
+
+    /// <summary>
+    /// Span of frames whose median power per rack the what-ifs start from (<see cref="ThermalTwin.LatestWithSteadyLoad"/>):
+    /// from the last frame, the demo's "lose crac1" answered A01 at 32 °C in 1,977 s, then 1,465 s, 1,381 s, 1,631 s over
+    /// 40 s, and in the agent's first 10 s "no rack reaches 32 °C" from a frame summed before the racks' second feeds had reported.
+    /// </summary>
+    private const double WhatIfLoadSeconds = 60;
 
     /// <summary>Time constant of the room temperature's smoothing in normal operation and of the observer's correction.</summary>
     private const double RoomSmoothingSeconds = 60;
