@@ -33,8 +33,13 @@ internal static partial class Log
     public static partial void Discarded(ILogger logger, string endpoint, string kind, int transactionId, byte unitId);
 
     // The message carries the reason and the bytes; a stack trace per garbled frame (Warning) said nothing about the device.
-    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: garbled frame: {Reason}")]
-    public static partial void Garbled(ILogger logger, string endpoint, string reason);
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: garbled frame: {Reason}; logged again at most every {Interval}")]
+    public static partial void Garbled(ILogger logger, string endpoint, string reason, string interval);
+
+    // A device that garbles every answer wrote a Warning (and over TCP an Information "connected" line) per request: 16 of
+    // each per poll of a meter, on and on while it stayed down.
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: {Count} garbled frames in the last {Over} (the last: {Reason})")]
+    public static partial void GarbledRepeated(ILogger logger, string endpoint, int count, string over, string reason);
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Debug, Message = "Modbus {Endpoint}: skipped {Count} bytes of noise before unit {UnitId}'s answer ({Reason})")]
     public static partial void NoiseSkipped(ILogger logger, string endpoint, int count, byte unitId, string? reason);

@@ -52,6 +52,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
     private readonly SemaphoreSlim _bus = new(1, 1);
     private readonly SemaphoreSlim _dataArrived = new(0);
     private readonly TransportLink _link;
+    private readonly RepeatedWarning _garbledLog;
     private readonly TimeSpan _silence;
     private readonly object _gate = new();
     private readonly byte[] _rx = new byte[4096];
@@ -85,6 +86,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         _options = options ?? new ModbusRtuOptions();
         _logger = logger ?? NullLogger.Instance;
         _link = new TransportLink(channel.Endpoint, _options.ReconnectBackoffMin, _options.ReconnectBackoffMax, _logger, time, logDrops: false);
+        _garbledLog = new RepeatedWarning(ModbusTcpTransport.JunkLogInterval, time ?? TimeProvider.System);
         _silence = InterFrameSilence(channel.BaudRate);
         _garbleSettle = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, 4 * _silence.Ticks));
         _defaults = new ModbusRequestSettings(_options.RequestTimeout) { LateAnswerGuard = _options.LateAnswerGuard };
@@ -224,7 +226,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             _link.Record(started, "protocol");
             CountFrameError(unitId);
             var ex = trouble.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
-            Log.Garbled(_logger, Endpoint, ex.Message);
+            ModbusTcpTransport.ReportGarbled(_garbledLog, _logger, Endpoint, ex.Message);
             throw ex;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -260,7 +262,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             _link.Record(started, "protocol");
             CountFrameError(unitId);
             var garbled = ex.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
-            Log.Garbled(_logger, Endpoint, garbled.Message);
+            ModbusTcpTransport.ReportGarbled(_garbledLog, _logger, Endpoint, garbled.Message);
             throw garbled;
         }
         catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException or ObjectDisposedException && !_disposed)

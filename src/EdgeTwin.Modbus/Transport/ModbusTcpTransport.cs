@@ -56,9 +56,10 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     private StaleAnswer? _lastStale;
     private readonly RepeatedWarning _junkLog;
     private readonly RepeatedWarning _junkResetLog;
+    private readonly RepeatedWarning _garbledLog;
     private bool _disposed;
 
-    /// <summary>Junk on the stream is logged the first time, then at most once per this long, with how often it came.</summary>
+    /// <summary>Junk on the stream and garbled frames are logged the first time, then at most once per this long, with how often they came.</summary>
     internal static readonly TimeSpan JunkLogInterval = TimeSpan.FromMinutes(5);
 
     public ModbusTcpTransport(ModbusTcpOptions options, ILogger? logger = null, TimeProvider? time = null)
@@ -71,6 +72,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         _link = new TransportLink(EndpointNames.Of("tcp", options.Host, options.Port), options.ReconnectBackoffMin, options.ReconnectBackoffMax, _logger, time, logDrops: true);
         _junkLog = new RepeatedWarning(JunkLogInterval, time ?? TimeProvider.System);
         _junkResetLog = new RepeatedWarning(JunkLogInterval, time ?? TimeProvider.System);
+        _garbledLog = new RepeatedWarning(JunkLogInterval, time ?? TimeProvider.System);
     }
 
     public string Endpoint => _link.Endpoint;
@@ -496,13 +498,16 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             reason = ex.Message;
             if (garbledPdu && _pending.TryRemove(garbledTid, out var misframed))
             {
-                Log.Garbled(_logger, Endpoint, $"unit {misframed.UnitId}: {TransportLink.Describe(misframed.Request.Span)}: {ex.Message}");
+                ReportGarbled(_garbledLog, _logger, Endpoint, $"unit {misframed.UnitId}: {TransportLink.Describe(misframed.Request.Span)}: {ex.Message}");
                 misframed.Completion.TrySetException(ex);
             }
             else
             {
-                Log.Garbled(_logger, Endpoint, ex.Message);
+                ReportGarbled(_garbledLog, _logger, Endpoint, ex.Message);
             }
+
+            // The reset is this side's answer to the garbled frame, which the line above reports: the reconnect is routine.
+            _link.EndedQuietly("reset after a garbled frame");
 
             FailAll(connection, ex.WithContext("garbled response, connection reset"), connectionLost: true);
         }
@@ -550,6 +555,24 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         return new ModbusProtocolException(
             string.Create(System.Globalization.CultureInfo.InvariantCulture, $"MBAP length {header.PduLength + 1} disagrees with the {implied + 1} its PDU implies (function 0x{fc:X2}{byteCount}); connection reset to resynchronise"),
             frame);
+    }
+
+    /// <summary>A garbled frame: logged the first time, then at most once per <see cref="JunkLogInterval"/> with how many came meanwhile.</summary>
+    internal static void ReportGarbled(RepeatedWarning limiter, ILogger logger, string endpoint, string reason)
+    {
+        if (!limiter.Occurred(out int count, out var over))
+        {
+            return;
+        }
+
+        if (count == 0)
+        {
+            Log.Garbled(logger, endpoint, reason, Log.Human(JunkLogInterval));
+        }
+        else
+        {
+            Log.GarbledRepeated(logger, endpoint, count, Log.Human(over), reason);
+        }
     }
 
     /// <summary>

@@ -331,6 +331,37 @@ public sealed class TcpFramingTests
     }
 
     [Fact]
+    public async Task Regression_a_device_garbling_every_answer_logged_two_lines_per_request()
+    {
+        // A meter garbling every answer (the simulator's device-garble fault) wrote "garbled frame" at Warning and "Modbus
+        // connected" at Information for each of its 16 reads per poll, for as long as it stayed broken. Now one Warning the
+        // first time, then at most one per 5 minutes with the count, and the reconnect after the reset at Debug.
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var peer = await HostilePeer.StartTcpAsync("wrong_proto");
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(2), new ListLogger(logs), time);
+        for (int i = 0; i < 8; i++)
+        {
+            var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+            Assert.Contains("MBAP protocol id must be 0, got 1", ex.Message, StringComparison.Ordinal); // every request still fails naming it
+        }
+
+        var first = Assert.Single(logs, l => l.Level >= LogLevel.Warning);
+        Assert.StartsWith($"Modbus {client.Endpoint}: garbled frame: MBAP protocol id must be 0, got 1", first.Message, StringComparison.Ordinal);
+        Assert.EndsWith("; logged again at most every 5m 0s", first.Message, StringComparison.Ordinal);
+        Assert.Single(logs, l => l.Level == LogLevel.Information);
+        Assert.Contains(logs, l => l.Level == LogLevel.Debug && l.Message == $"Modbus reconnected to {client.Endpoint} (the last connection ended as expected: reset after a garbled frame)");
+
+        time.Advance(TimeSpan.FromMinutes(5));
+        await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        var warnings = logs.Where(l => l.Level >= LogLevel.Warning).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.Matches($@"^Modbus {Regex.Escape(client.Endpoint)}: (\d+) garbled frames in the last 5m 0s \(the last: MBAP protocol id must be 0, got 1", warnings[1].Message);
+        Assert.True(int.Parse(Regex.Match(warnings[1].Message, @": (\d+) garbled").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 8, warnings[1].Message);
+        Assert.Single(logs, l => l.Level == LogLevel.Information);
+    }
+
+    [Fact]
     public async Task A_garbled_answer_to_a_waiting_request_after_a_good_answer_still_fails_that_request()
     {
         // Late junk is told from a garbled answer by its transaction id: bytes naming a request that waits are its answer,
