@@ -114,6 +114,29 @@ public sealed class PueStageTests
     }
 
     [Fact]
+    public async Task Regression_a_ups_on_battery_was_reported_as_a_facility_meter_on_the_wrong_feed()
+    {
+        // The simulator's utility failure (ups1 on battery) took the facility meter's reading below the IT power: PUE 0.85,
+        // and the warning asked only whether main was the site's utility meter. Below 1 it names the battery first.
+        var registry = new SeriesRegistry();
+        var logger = new ListLogger<PueStage>();
+        var stage = new PueStage(Config("ietf-ups-mib"), registry, logger);
+        Sample S(SeriesDescriptor d, long at, double v) => new(registry.GetOrAdd(d), at, v);
+        await stage.ProcessAsync(new[] { S(UpsLine("ups-1", 1), T0, 4000), S(UpsLine("ups-2", 1), T0, 6000), S(Meter, T0 + 1000, 8_500) }, Ct);
+        Assert.Equal((PueOutcome.Implausible, 0.85), (stage.Latest.Outcome, Math.Round(stage.Latest.Value, 9)));
+        Assert.Equal(
+            "PUE 0.85 is implausible (facility 8.5 kW, IT 10.0 kW): the facility meter main reads less than the IT chain delivers: is a UPS on battery (the meter does not see the load it carries), or is main not the site's utility meter, or a unit wrong?; published with quality out_of_range",
+            Assert.Single(logger.At(LogLevel.Warning)));
+
+        // Above 10 the meter or a unit is the suspect, as before.
+        await stage.ProcessAsync(new[] { S(Meter, T0 + 2000, 15_000) }, Ct);
+        await stage.ProcessAsync(new[] { S(Meter, T0 + 3000, 120_000) }, Ct);
+        Assert.Equal(
+            "PUE 12.00 is implausible (facility 120.0 kW, IT 10.0 kW): is main the site's utility meter, and every unit right?; published with quality out_of_range",
+            logger.At(LogLevel.Warning).Last());
+    }
+
+    [Fact]
     public async Task Regression_the_pue_went_quiet_without_a_word_when_the_facility_meter_stopped_answering()
     {
         // Only a facility meter reading computes the PUE: when the meter itself stopped (dead, unplugged, held values of

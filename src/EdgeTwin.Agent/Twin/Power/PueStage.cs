@@ -322,7 +322,9 @@ public sealed partial class PueStage : ISampleStage
                 {
                     if (Room is null)
                     {
-                        Log.Implausible(logger, result.Value, result.FacilityKw, result.ItKw, _meters[0]);
+                        Log.Implausible(logger, result.Value, result.FacilityKw, result.ItKw, result.Value < 1
+                            ? $"the facility meter {_meters[0]} reads less than the IT chain delivers: is a UPS on battery (the meter does not see the load it carries), or is {_meters[0]} not the site's utility meter, or a unit wrong?"
+                            : $"is {_meters[0]} the site's utility meter, and every unit right?");
                     }
                     else
                     {
@@ -527,8 +529,10 @@ public sealed partial class PueStage : ISampleStage
         [LoggerMessage(EventId = 1903, Level = LogLevel.Information, Message = "PUE published again: {Pue:0.00}")]
         public static partial void Resumed(ILogger logger, double pue);
 
-        [LoggerMessage(EventId = 1904, Level = LogLevel.Warning, Message = "PUE {Pue:0.00} is implausible (facility {FacilityKw:0.0} kW, IT {ItKw:0.0} kW): is {Meter} the site's utility meter, and every unit right? Published with quality out_of_range")]
-        public static partial void Implausible(ILogger logger, double pue, double facilityKw, double itKw, string meter);
+        // Below 1 the usual cause is no misconfiguration: with the mains gone a UPS carries its load from its batteries, which
+        // the utility meter does not see (the simulator's utility failure gave 0.85 and asked whether the meter was the right one).
+        [LoggerMessage(EventId = 1904, Level = LogLevel.Warning, Message = "PUE {Pue:0.00} is implausible (facility {FacilityKw:0.0} kW, IT {ItKw:0.0} kW): {Causes}; published with quality out_of_range")]
+        public static partial void Implausible(ILogger logger, double pue, double facilityKw, double itKw, string causes);
 
         [LoggerMessage(EventId = 1905, Level = LogLevel.Information, Message = "Partial PUE of room {Room}: infrastructure power from {Meters}, IT power at the PDU outputs: {Devices}; an input older than {StaleS} s gives no pPUE")]
         public static partial void RoomComputing(ILogger logger, string room, string meters, string devices, double staleS);
