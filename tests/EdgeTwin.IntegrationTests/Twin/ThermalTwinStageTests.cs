@@ -491,6 +491,30 @@ public sealed class ThermalTwinStageTests
     }
 
     [Fact]
+    public async Task Regression_a_second_unit_stopping_during_a_failure_never_reached_the_log()
+    {
+        // The simulator's crac2 went silent (taken as stopped), then crac1's fans failed: the journal said "crac2 down" and
+        // nothing more, although every cooling_failure event from then on named both.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
+        using var stage = site.Stage(events, new ThermalTwinOptions(), new ListLogger<ThermalTwinStage>(logs));
+        await StopUnitsAsync(site, stage, events, t0, new() { ["crac1"] = true, ["crac2"] = false }, "the cooling_failure of crac2");
+        Assert.Single(logs, l => l.Message == "Cooling failure in room1: crac2 stopped; publishing live cooling_failure predictions");
+
+        await site.FeedAsync(stage, t0 + 20_000, new() { ["crac1"] = false, ["crac2"] = false });
+        await WaitUntilAsync(() => logs.Any(l => l.Message.Contains("changed", StringComparison.Ordinal)), "the log of crac1 stopping too");
+        var changed = Assert.Single(logs, l => l.Message.Contains("changed", StringComparison.Ordinal));
+        Assert.Equal((LogLevel.Warning, "Cooling failure in room1 changed: stopped now crac1, running again none; down: crac1, crac2"), changed);
+
+        await site.FeedAsync(stage, t0 + 30_000, new() { ["crac1"] = false, ["crac2"] = true });
+        await WaitUntilAsync(() => logs.Count(l => l.Message.Contains("changed", StringComparison.Ordinal)) == 2, "the log of crac2 running again");
+        Assert.Equal("Cooling failure in room1 changed: stopped now none, running again crac2; down: crac1", logs.Last(l => l.Message.Contains("changed", StringComparison.Ordinal)).Message);
+        await stage.FlushAsync(Ct);
+    }
+
+    [Fact]
     public async Task Regression_a_what_if_answer_moved_with_each_racks_last_power_reading()
     {
         // The central twin asking "lose crac1?" every few seconds of the demo was told A01 reaches 32 °C in 1,977 s, then

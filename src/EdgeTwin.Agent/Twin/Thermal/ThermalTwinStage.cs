@@ -874,6 +874,14 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             {
                 LogFailureContinues(_logger, state.Zone.Id, string.Join(", ", failed), Time(state.FailureStartedMs));
             }
+            else if (changed)
+            {
+                // A second unit stopping (or one of two coming back) changed the forecast's events but left the log at the
+                // first unit: an operator reading the journal saw crac2 down and never that crac1's fans had failed too.
+                var stopped = failed.Except(state.FailedUnits, StringComparer.Ordinal).ToList();
+                var back = state.FailedUnits.Except(failed, StringComparer.Ordinal).ToList();
+                LogFailureChanged(_logger, state.Zone.Id, stopped.Count == 0 ? "none" : string.Join(", ", stopped), back.Count == 0 ? "none" : string.Join(", ", back), string.Join(", ", failed));
+            }
 
             ObserveRoom(model, state, frame, measuredRoom, nowMs);
         }
@@ -1254,6 +1262,9 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Thermal twin state {Path} could not be written; a restart will not know the units seen running or the failure in progress")]
     private static partial void LogStateUnwritable(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone} changed: stopped now {Stopped}, running again {Back}; down: {Units}")]
+    private static partial void LogFailureChanged(ILogger logger, string zone, string stopped, string back, string units);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cooling failure in {Zone} resolved: {Units} running again")]
     private static partial void LogFailureCleared(ILogger logger, string units, string zone);
