@@ -75,6 +75,13 @@ public sealed record ProfileTable(string Name, string IndexTag, IReadOnlyList<Pr
     /// <summary>Tag that receives the label (default <c>name</c>).</summary>
     public string LabelTag { get; init; } = "name";
 
+    /// <summary>
+    /// Names for a label column whose values are OBJECT IDENTIFIERs (LIEBERT-GP-ENVIRONMENTAL-MIB's
+    /// lgpEnvTemperatureDescrDegC names each sensor by an OID such as lgpEnvSupplyAirTemperature), keyed by the OID in
+    /// dotted form with its leading dot; an OID without a name labels its row with the OID itself. Empty: none.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> LabelNames { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Upper bound on rows read, so a misbehaving agent cannot create unbounded series.</summary>
     public int MaxRows { get; init; } = 256;
 

@@ -512,6 +512,12 @@ public static partial class DeviceProfileLoader
             r.Diagnostics.Add(r.Node("label_tag")!, "label_tag must differ from index_tag");
         }
 
+        var labelNames = ReadLabelNames(r);
+        if (labelNames is not null && labelOid is null && r.Node("label_oid") is null)
+        {
+            r.Diagnostics.Add(r.Node("label_names")!, "label_names needs label_oid (the column whose OID values they name)");
+        }
+
         var columns = new List<ProfileMetric>();
         var seq = r.Sequence("columns", required: true);
         if (seq is not null)
@@ -539,6 +545,10 @@ public static partial class DeviceProfileLoader
         }
 
         var table = new ProfileTable(name, indexTag, columns) { LabelOid = labelOid, Filter = filter, Utilization = utilization };
+        if (labelNames is not null)
+        {
+            table = table with { LabelNames = labelNames };
+        }
         if (labelTag is not null)
         {
             table = table with { LabelTag = labelTag };
@@ -994,6 +1004,35 @@ public static partial class DeviceProfileLoader
         }
 
         return patterns;
+    }
+
+    /// <summary>A table's <c>label_names:</c>, OID value → row label, keyed with the leading dot; null when absent.</summary>
+    private static Dictionary<string, string>? ReadLabelNames(ConfigReader r)
+    {
+        var nr = r.Section("label_names");
+        if (nr is null)
+        {
+            return null;
+        }
+
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in nr.Mapping.Entries)
+        {
+            if (!OidPattern().IsMatch(k))
+            {
+                r.Diagnostics.Add(nr.Mapping.KeyMark(k), v.Path, $"label_names keys are the OIDs the label column returns (dotted numbers, e.g. .1.3.6.1.4.1.476.1.42.3.4.1.1.3), got '{k}'");
+            }
+            else if (v is not ConfigScalar { IsNull: false } s || string.IsNullOrWhiteSpace(s.Value))
+            {
+                r.Diagnostics.Add(v, "expected the row label for this OID, got " + ConfigReader.Describe(v));
+            }
+            else if (!names.TryAdd(k.StartsWith('.') ? k : "." + k, s.Value))
+            {
+                r.Diagnostics.Add(nr.Mapping.KeyMark(k), v.Path, $"OID '{k}' is named twice (with and without its leading dot)");
+            }
+        }
+
+        return names;
     }
 
     private static string? Oid(ConfigReader r, string key, bool required)

@@ -120,8 +120,11 @@ public sealed class SnmpDeviceImage
             {
                 for (var row = 1; row <= rows; row++)
                 {
+                    // A column of OIDs (label_names) answers with the OID the profile names so, as the device's MIB does.
                     var label = RowLabel(device, table, row);
-                    Add(labelOid.Append((uint)row), () => SnmpValue.OctetString(label));
+                    var named = table.LabelNames.FirstOrDefault(n => string.Equals(n.Value, label, StringComparison.OrdinalIgnoreCase)).Key;
+                    var value = named is not null && Oid.TryParse(named.TrimStart('.'), out var nameOid) ? SnmpValue.ObjectIdentifier(nameOid) : SnmpValue.OctetString(label);
+                    Add(labelOid.Append((uint)row), () => value);
                 }
             }
         }

@@ -16,15 +16,16 @@ public sealed class UnwatchedRoleShippedRuleTests
 {
     public static TheoryData<string, string, string, string, string, string?, double, double, double, TimeSpan, string?> Cases => new()
     {
-        // rule set, rule, profile, device, metric, if_name tag, normal, trouble, inside the hysteresis, hold, alert key (null: the series)
+        // rule set, rule, profile, device, metric, row tag (key=value), normal, trouble, inside the hysteresis, hold, alert key (null: the series)
         { "datacenter", "supply-voltage-low", "janitza-umg604", "meter-main", "voltage_l2_n", null, 231.4, 198.0, 208.5, TimeSpan.FromMinutes(10), "meter-main" },
         { "datacenter", "supply-voltage-high", "eastron-sdm120", "meter-it", "voltage", null, 232.0, 258.3, 251.0, TimeSpan.FromMinutes(10), "meter-it" },
         { "datacenter", "supply-frequency-low", "carlo-gavazzi-em24", "meter-gen", "frequency", null, 50.0, 49.3, 49.6, TimeSpan.FromSeconds(30), "meter-gen" },
         { "datacenter", "supply-frequency-high", "siemens-pac3200", "meter-main", "frequency", null, 50.02, 50.8, 50.4, TimeSpan.FromSeconds(30), "meter-main" },
         { "datacenter", "ups-battery-not-recharging", "apc-smart-ups", "ups-apc", "battery_charge", null, 100.0, 61.5, 93.0, TimeSpan.FromHours(24), "ups-apc" },
-        { "datacenter", "uplink-in-errors-high", "ietf-if-mib", "core-sw", "in_errors", "Te1/1/1", 0.0, 4.5, 0.5, TimeSpan.FromMinutes(5), null },
-        { "datacenter", "uplink-out-errors-high", "ietf-if-mib", "core-sw", "out_errors", "Te1/1/2", 0.0, 2.0, 0.5, TimeSpan.FromMinutes(5), null },
+        { "datacenter", "uplink-in-errors-high", "ietf-if-mib", "core-sw", "in_errors", "if_name=Te1/1/1", 0.0, 4.5, 0.5, TimeSpan.FromMinutes(5), null },
+        { "datacenter", "uplink-out-errors-high", "ietf-if-mib", "core-sw", "out_errors", "if_name=Te1/1/2", 0.0, 2.0, 0.5, TimeSpan.FromMinutes(5), null },
         { "datacenter", "cooling-unit-supply-air-warm", "generic-modbus-crac", "crac-1", "supply_temperature", null, 19.5, 29.3, 26.0, TimeSpan.FromMinutes(10), "crac-1" },
+        { "datacenter", "cooling-unit-supply-sensor-warm", "liebert-gp-crac", "crac1", "temperature", "measures=Supply air", 18.0, 29.0, 26.0, TimeSpan.FromMinutes(10), "crac1" },
         { "datacenter", "room-humidity-high", "bosch-bme280", "room1-env", "humidity", null, 45.0, 86.0, 78.0, TimeSpan.FromMinutes(10), "room1" },
         { "machine-line", "bearing-kurtosis-high", "generic-vibration-transmitter", "press-1", "vibration_kurtosis", null, 3.1, 7.2, 4.5, TimeSpan.FromMinutes(30), "press-1" },
         { "machine-line", "supply-voltage-low", "schneider-pm5300", "feeder-line1", "voltage_an", null, 229.0, 201.0, 209.0, TimeSpan.FromMinutes(10), "feeder-line1" },
@@ -36,10 +37,10 @@ public sealed class UnwatchedRoleShippedRuleTests
     [Theory]
     [MemberData(nameof(Cases))]
     public async Task Regression_trouble_on_a_role_no_shipped_rule_matched_raised_nothing_with_the_shipped_rules(
-        string ruleSet, string rule, string profile, string device, string metric, string? ifName, double normal, double trouble, double between, TimeSpan hold, string? key)
+        string ruleSet, string rule, string profile, string device, string metric, string? rowTag, double normal, double trouble, double between, TimeSpan hold, string? key)
     {
         await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedFiles.Rule(ruleSet, rule)));
-        var series = Published(h, profile, device, metric, ifName);
+        var series = Published(h, profile, device, metric, rowTag);
         key ??= h.Registry[series].Key;
 
         h.Feed(series, normal);
@@ -81,6 +82,7 @@ public sealed class UnwatchedRoleShippedRuleTests
     [InlineData("net.in_errors", "1/s")]
     [InlineData("net.out_errors", "1/s")]
     [InlineData("crac.supply_temperature", "Cel")]
+    [InlineData("crac.air_temperature", "Cel")]
     [InlineData("room.humidity", "%")]
     [InlineData("machine.vibration_kurtosis", "1")]
     [InlineData("machine.vibration_rms", "mm/s")]
@@ -248,11 +250,13 @@ public sealed class UnwatchedRoleShippedRuleTests
         }
     }
 
-    private static SeriesId Published(Harness h, string profile, string device, string metric, string? ifName = null)
+    /// <summary>The series as the shipped profile publishes it; <paramref name="rowTag"/> (<c>if_name=Te1/1/1</c>, or a bare value for <c>if_name</c>) is a table row's label.</summary>
+    private static SeriesId Published(Harness h, string profile, string device, string metric, string? rowTag = null)
     {
         var m = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", profile + ".yaml")).AllMetrics.Single(x => x.Name == metric);
         var rate = m.Kind == MetricKind.Counter && m.Rate;
-        return h.Registry.GetOrAdd(new SeriesDescriptor(device, m.Name, UnitOf(m), rate ? MetricKind.Gauge : m.Kind, m.Role, ifName is null ? null : [new("if_name", ifName)]));
+        var tag = rowTag?.Split('=', 2) is [var k, var v] ? new KeyValuePair<string, string>(k, v) : rowTag is null ? default : new("if_name", rowTag);
+        return h.Registry.GetOrAdd(new SeriesDescriptor(device, m.Name, UnitOf(m), rate ? MetricKind.Gauge : m.Kind, m.Role, rowTag is null ? null : [tag]));
     }
 
     private static string UnitOf(ProfileMetric m) => m.Kind == MetricKind.Counter && m.Rate ? m.Unit + "/s" : m.Unit;

@@ -190,4 +190,51 @@ public sealed class ProfileWarningTests
         Assert.Null(DeviceProfileLoader.Parse(yaml.Replace("    label_oid: 1.3.6.x\n", "", StringComparison.Ordinal), "test-profile.yaml", d, "test-profile"));
         Assert.Equal(["test-profile.yaml:9:16: tables[0].label_tag: label_tag needs label_oid"], d.Sorted().Select(x => x.ToString()));
     }
+
+    [Fact]
+    public void Label_names_name_oid_labels_and_a_bad_key_value_or_missing_label_oid_is_named_at_its_line()
+    {
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: snmp
+            source: MIB
+            tables:
+              - name: temperature
+                index_tag: sensor
+                label_oid: .1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.2
+                label_tag: measures
+                label_names:
+                  .1.3.6.1.4.1.476.1.42.3.4.1.1.3: Supply air
+                  1.3.6.1.4.1.476.1.42.3.4.1.1.2: Return air
+                columns:
+                  - { name: temperature, oid: .1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.3, unit: Cel, kind: gauge, role: crac.air_temperature }
+            """;
+        var d = new ConfigDiagnostics();
+        var profile = DeviceProfileLoader.Parse(yaml, "test-profile.yaml", d, "test-profile");
+        Assert.Empty(d.Sorted());
+        Assert.Equal(
+            new Dictionary<string, string> { [".1.3.6.1.4.1.476.1.42.3.4.1.1.3"] = "Supply air", [".1.3.6.1.4.1.476.1.42.3.4.1.1.2"] = "Return air" },
+            profile!.Tables[0].LabelNames);
+
+        d = new ConfigDiagnostics();
+        Assert.Null(DeviceProfileLoader.Parse(yaml.Replace("1.3.6.1.4.1.476.1.42.3.4.1.1.2: Return air", "lgpEnvReturnAirTemperature: Return air", StringComparison.Ordinal)
+            .Replace("Supply air\n", "\n", StringComparison.Ordinal), "test-profile.yaml", d, "test-profile"));
+        Assert.Equal(
+            [
+                "test-profile.yaml:12:39: tables[0].label_names..1.3.6.1.4.1.476.1.42.3.4.1.1.3: expected the row label for this OID, got nothing",
+                "test-profile.yaml:13:7: tables[0].label_names.lgpEnvReturnAirTemperature: label_names keys are the OIDs the label column returns (dotted numbers, e.g. .1.3.6.1.4.1.476.1.42.3.4.1.1.3), got 'lgpEnvReturnAirTemperature'",
+            ],
+            d.Sorted().Select(x => x.ToString()));
+
+        d = new ConfigDiagnostics();
+        Assert.Null(DeviceProfileLoader.Parse(yaml.Replace("    label_oid: .1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.2\n", "", StringComparison.Ordinal), "test-profile.yaml", d, "test-profile"));
+        Assert.Equal(
+            [
+                "test-profile.yaml:9:16: tables[0].label_tag: label_tag needs label_oid",
+                "test-profile.yaml:11:7: tables[0].label_names: label_names needs label_oid (the column whose OID values they name)",
+            ],
+            d.Sorted().Select(x => x.ToString()));
+    }
 }

@@ -66,6 +66,35 @@ public sealed class ShippedSnmpProfilesSnmpdTests
         Assert.Equal(12 + (2 * 3 * 3), got.Count); // every scalar and 3 phases × 3 columns × 2 tables: nothing unread
     }
 
+    /// <summary>
+    /// LIEBERT-GP-ENVIRONMENTAL-MIB names each temperature and humidity sensor by an OBJECT IDENTIFIER
+    /// (lgpEnvTemperatureDescrDegC = lgpEnvSupplyAirTemperature), not by text. The agent read only text labels, so on a real
+    /// unit every row came without its <c>measures</c> tag: the thermal twin could not tell supply from return air, the
+    /// set-point control found no supply row ("3 rows and none labelled supply") and no shipped rule watched the supply air.
+    /// The simulator served the label as text, so nothing showed it. Now the profile's label_names name the OIDs; one it
+    /// does not name labels its row with the OID itself.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_liebert_unit_naming_its_sensors_by_oid_gave_rows_without_what_they_measure()
+    {
+        await using var snmpd = new SnmpdRecordingProcess("liebert-gp-crac", ".1.3.6.1.4.1.476.1.42.3.4");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+        var (got, registry) = await PollOnceAsync(snmpd, "crac1", "liebert-gp-crac");
+
+        Assert.All(got.Values, s => Assert.Equal(SampleQuality.Good, s.Quality));
+        Assert.Equal(24, got["crac1/temperature{measures=Control,sensor=1}"].Value);
+        Assert.Equal(17, got["crac1/temperature{measures=Supply air,sensor=2}"].Value);
+        Assert.Equal(31, got["crac1/temperature{measures=Return air,sensor=3}"].Value);
+        Assert.Equal(68, got["crac1/temperature{measures=Compressor 1,sensor=7}"].Value);
+        Assert.Equal(12, got["crac1/temperature{measures=.1.3.6.1.4.1.476.1.42.3.4.1.1.20,sensor=9}"].Value);   // supply fluid: unnamed on purpose
+        Assert.Equal(18, got["crac1/temperature_setpoint{measures=Supply air,sensor=2}"].Value);
+        Assert.Equal(42, got["crac1/humidity{measures=Return air,sensor=2}"].Value);
+        Assert.Equal("crac.air_temperature", registry[got["crac1/temperature{measures=Supply air,sensor=2}"].Series].Role);
+        Assert.Equal(6 + 5 + 3 + 2, got.Count);
+    }
+
     private static double[] Phases(Dictionary<string, Sample> got, string series) => [.. Enumerable.Range(1, 3).Select(l => got[$"{series}{{line={l}}}"].Value)];
 
     [Fact]

@@ -1177,7 +1177,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             : $"({unitRows[at].Value.Type})";
     }
 
-    /// <summary>The label of the row with this index (empty when it has none or it is no OctetString).</summary>
+    /// <summary>The label of the row with this index (empty when it has none or it is neither text nor an OID).</summary>
     private static string Label(SnmpTablePlan plan, IReadOnlyList<VarBind> labelRows, ReadOnlySpan<uint> index)
     {
         var labelLength = plan.Label!.Value.Length;
@@ -1188,9 +1188,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             // cmcIIIDevAlias for cmcIIIVarTable's device.variable rows) labels every row under that prefix.
             at = Find(labelRows, labelLength, index[..arcs]);
         }
-        return at >= 0 && labelRows[at].Value.Type == SnmpType.OctetString
-            ? System.Text.Encoding.UTF8.GetString(labelRows[at].Value.AsBytes().Span).TrimEnd('\0')
-            : "";
+        return at >= 0 ? SnmpRowLabel.Of(plan.Table, labelRows[at].Value) : "";
     }
 
     /// <summary>

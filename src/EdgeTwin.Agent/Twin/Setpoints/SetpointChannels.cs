@@ -234,7 +234,7 @@ internal sealed class SnmpSetpointChannel : SetpointChannel
             var labels = await _client.WalkAsync(target, labelOid, ct, _table.MaxRows).ConfigureAwait(false);
             foreach (var vb in labels)
             {
-                var label = vb.Value.Type == SnmpType.OctetString ? Encoding.UTF8.GetString(vb.Value.AsBytes().Span) : vb.Value.ToString();
+                var label = SnmpRowLabel.Of(_table, vb.Value);
                 if (label.Contains("supply", StringComparison.OrdinalIgnoreCase) || label.Contains("discharge", StringComparison.OrdinalIgnoreCase))
                 {
                     row = string.Join('.', vb.Oid.Arcs[labelOid.Length..].ToArray());
