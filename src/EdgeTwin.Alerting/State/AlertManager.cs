@@ -1630,7 +1630,7 @@ public sealed partial class AlertManager : IDisposable
         var attributes = Facts(a, Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels, a.Peak));
         var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised, attributes, summary);
         _metrics?.Raised(a.Rule);
-        LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
+        LogRaised(a.Rule.Name, a.Key, SeverityName(a.Rule.Severity), summary);
         Emit(new OutgoingEvent(AlertEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
         if (flapping)
         {
@@ -1652,7 +1652,7 @@ public sealed partial class AlertManager : IDisposable
         var attributes = Facts(a, Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak));
         var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared, attributes, summary);
         _metrics?.Cleared(a.Rule);
-        LogCleared(a.Rule.Name, a.Key, a.Value);
+        LogCleared(a.Rule.Name, a.Key, summary);
         Emit(new OutgoingEvent(AlertEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
         if (!flapping)
         {
@@ -2095,11 +2095,13 @@ public sealed partial class AlertManager : IDisposable
         public long Cause { get; set; }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "alert {Rule} {Key} raised (value {Value}, {Severity})")]
-    private partial void LogRaised(string rule, string key, double value, string severity);
+    // The alert's own text, as every sink gets it: the journal is what an operator reads when the sinks are down, and
+    // "raised (value 1.6678248783877694, warning)" gave neither the unit, the limit nor the place.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert {Rule} {Key} raised ({Severity}): {Summary}")]
+    private partial void LogRaised(string rule, string key, string severity, string summary);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} cleared (value {Value})")]
-    private partial void LogCleared(string rule, string key, double value);
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} cleared: {Summary}")]
+    private partial void LogCleared(string rule, string key, string summary);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} acknowledged by {By}")]
     private partial void LogAcknowledged(string rule, string key, string by);
