@@ -58,6 +58,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     // A file system gone read-only fails every checkpoint for the rest of the outage: the first failure and each new
     // cause are logged, repeats summed up every 5 min (with a checkpoint_interval of 10 s it was 360 lines an hour).
     private readonly RepeatedFailureLog _writeFailures;
+    private readonly AnomalyJournal _journal;
     private int _restored;
     private int _relearned;
     private bool _restoreReported;
@@ -71,6 +72,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _logger = logger;
         _series = new SeriesState?[Math.Min(config.MaxSeries, 1024)];
         _writeFailures = new RepeatedFailureLog(runtime.TimeProvider, logFirst: 1, every: WriteFailureSummaryEvery);
+        _journal = new AnomalyJournal(runtime.TimeProvider);
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _scored = _meter.CreateCounter<long>("edgetwin.twin.anomaly.samples", "{sample}", "Samples scored by the streaming anomaly detector.");
         _episodes = _meter.CreateCounter<long>("edgetwin.twin.anomaly.episodes", "{episode}", "Anomaly episodes opened (one event each).");
@@ -96,6 +98,17 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         {
             runtime.Started.ContinueWith(static (_, state) => ((AnomalyStage)state!).WarnUnmatchedOverrides(), this, CancellationToken.None,
                 TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>The line summing up the anomaly episodes of a window past its first <see cref="AnomalyJournal.PerWindow"/>, once the window has passed.</summary>
+    private void LogHeldAnomalies()
+    {
+        if (_journal.TakeSummary() is { } held)
+        {
+            var window = Durations.Approximate(_journal.Window);
+            var score = held.Score.ToString("F3", CultureInfo.InvariantCulture);
+            LogAnomaliesHeld(_logger, held.Count, window, held.Series, score, held.Value);
         }
     }
 
@@ -149,6 +162,11 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         if (uncovered > 0)
         {
             _uncovered.Add(uncovered);
+        }
+
+        if (_journal.Held > 0)
+        {
+            LogHeldAnomalies();
         }
 
         if (_statePath is not null && _runtime.TimeProvider.GetElapsedTime(_lastCheckpointTs) >= _config.State.CheckpointInterval && _checkpointWrite.IsCompleted)
@@ -459,7 +477,11 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _episodes.Add(1);
         var key = state.Descriptor.Key;
         var scoreText = score.ToString("F3", CultureInfo.InvariantCulture);
-        LogAnomaly(_logger, key, scoreText, sample.Value);
+        LogHeldAnomalies();
+        if (_journal.ShouldLog(key, score, sample.Value))
+        {
+            LogAnomaly(_logger, key, scoreText, sample.Value);
+        }
         if (_runtime.Events is not { } events)
         {
             return;
@@ -568,6 +590,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Anomaly on {Series}: score {Score} (value {Value})")]
     private static partial void LogAnomaly(ILogger logger, string series, string score, double value);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} more anomalies in the last {Window} not logged one by one (the highest: {Series} score {Score}, value {Value}); each is an event for the alert rules and the uplink")]
+    private static partial void LogAnomaliesHeld(ILogger logger, int count, string window, string series, string score, double value);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Anomaly detection has a detector for {Capacity} series, its max_series: further series are not scored (counted in edgetwin.twin.anomaly.uncovered); raise twin.anomaly.max_series")]
     private static partial void LogCapacity(ILogger logger, int capacity);
