@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using System.Net;
-using System.Text;
 using EdgeTwin.Agent.Sources.Modbus;
 using EdgeTwin.Agent.Sources.Snmp;
 using EdgeTwin.Core.Config;
