@@ -97,6 +97,16 @@ public sealed class UnwatchedRoleShippedRuleTests
         Assert.All(published, m => Assert.True(m.Unit == unit, $"{m.Id} {m.Name}: {m.Unit}, the rule is in {unit}"));
     }
 
+    /// <summary>The Liebert rule matches its supply row by the label the profile gives lgpEnvSupplyAirTemperature.</summary>
+    [Fact]
+    public void The_liebert_profile_labels_its_supply_air_row_as_the_shipped_rule_matches_it()
+    {
+        var table = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", "liebert-gp-crac.yaml")).Tables.Single(t => t.Name == "temperature");
+        Assert.Equal("measures", table.LabelTag);
+        Assert.Equal("Supply air", table.LabelNames[".1.3.6.1.4.1.476.1.42.3.4.1.1.3"]);
+        Assert.Contains("match: { role: crac.air_temperature, tags: { measures: \"Supply air\" } }", string.Join("\n", ShippedFiles.Rule("datacenter", "cooling-unit-supply-sensor-warm")), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_ups_that_recharges_within_a_day_after_an_outage_raises_nothing()
     {
