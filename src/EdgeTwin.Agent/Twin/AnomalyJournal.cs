@@ -3,9 +3,9 @@ namespace EdgeTwin.Agent.Twin;
 /// <summary>
 /// Which anomaly episodes get a journal line of their own: the first <see cref="PerWindow"/> of each
 /// <see cref="Window"/>, then one line summing up the rest. Every episode is still an event (alert rules, outbox,
-/// uplink); the journal is for the operator, and a site of 4,000 series wrote about ten a minute while its detectors
-/// learned (a soak of the simulator: 229 lines from 28 to 48 min after start, mostly PDU outlets; again after every
-/// start without saved state), on the same flash as everything else. Not thread-safe: the stage's loop owns it.
+/// uplink); the journal is for the operator, and a site of 4,000 series wrote about ten a minute (a 150-min soak of the
+/// simulator: 1,266 lines in the 110 min from 28 min after start, up to 196 in ten minutes, mostly PDU outlets), on the
+/// same flash as everything else. Not thread-safe: the stage's loop owns it.
 /// </summary>
 internal sealed class AnomalyJournal(TimeProvider time, int perWindow = 5, TimeSpan? window = null)
 {
