@@ -64,7 +64,7 @@ fi
 # CI shows only the end of the log: repeat each failed test's name and the first lines of its message here.
 if ((failed > 0)); then
   echo "Failed tests:"
-  grep -E -A6 '^\s*failed [A-Za-z_]' "$log" | grep -v -E '^\s+at |^--$' | cut -c1-400 | head -60
+  grep -E -A8 '^\s*failed [A-Za-z_]' "$log" | grep -v -E '^\s+at |^--$|^\s*$' | cut -c1-400 | head -60
 fi
 line="Tests: $passed passed, $failed failed"
 ((skipped > 0)) && line+=", $skipped skipped"

@@ -78,7 +78,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         // -1. `--check --diff` on a host that has nothing yet (the README's preview): nothing to unpack from, so the
         //     tasks that need the release's files are skipped; the play passes and changes nothing.
         var freshDry = await PlayAsync(root, inventory, vars, ["--check", "--diff"]);
-        Assert.True(freshDry.Result.ExitCode == 0, freshDry.Result.All);
+        Assert.True(freshDry.Result.ExitCode == 0, freshDry.Result.Explained);
         Assert.Contains("would be unpacked into /opt/edgetwin/releases/" + version, freshDry.Result.All, StringComparison.Ordinal);
         Assert.DoesNotContain("first install: nothing to roll back to", freshDry.Result.All, StringComparison.Ordinal);
         Assert.False(Path.Exists(Path.Combine(releases, version)), "a check run unpacked the release");
@@ -98,7 +98,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
 
         // 1. Converge: the good release installs over the failed first install.
         var first = await PlayAsync(root, inventory, vars, []);
-        Assert.True(first.Result.ExitCode == 0, first.Result.All);
+        Assert.True(first.Result.ExitCode == 0, first.Result.Explained);
         Assert.True(first.Changed > 0);
         Assert.Equal(version, Current());
         // The readiness check ran (the agent sent READY=1 under edgetwin-ready exec) and passed.
@@ -126,13 +126,13 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
 
         // 2. Nothing to do the second time.
         var second = await PlayAsync(root, inventory, vars, []);
-        Assert.True(second.Result.ExitCode == 0, second.Result.All);
+        Assert.True(second.Result.ExitCode == 0, second.Result.Explained);
         Assert.Equal(0, second.Changed);
 
         // 3. --check --diff reports the pending config change and makes none; the config's diff is not printed, as it
         //    would print the secrets in it (the SNMP community here) to the console and CI logs.
         var dry = await PlayAsync(root, inventory, vars, ["--check", "--diff", "-e", "edgetwin_gateway_id=gw1-renamed"]);
-        Assert.True(dry.Result.ExitCode == 0, dry.Result.All);
+        Assert.True(dry.Result.ExitCode == 0, dry.Result.Explained);
         Assert.Matches(@"TASK \[edgetwin : Write the site config[^\n]*\nchanged: \[gw1\]", dry.Result.All);
         Assert.DoesNotContain(Community, dry.Result.All, StringComparison.Ordinal);
         Assert.DoesNotContain("gateway_id: gw1-renamed", dry.Result.All, StringComparison.Ordinal);
@@ -141,7 +141,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         // 3b. --check --diff of an upgrade to a release not unpacked yet: previewed, not failed, nothing changed.
         Directory.Delete(Path.Combine(releases, nextVersion), recursive: true);
         var upgradeDry = await PlayAsync(root, inventory, vars, ["--check", "--diff", "-e", $"edgetwin_version={nextVersion}"]);
-        Assert.True(upgradeDry.Result.ExitCode == 0, upgradeDry.Result.All);
+        Assert.True(upgradeDry.Result.ExitCode == 0, upgradeDry.Result.Explained);
         Assert.Contains($"would be unpacked into /opt/edgetwin/releases/{nextVersion}", upgradeDry.Result.All, StringComparison.Ordinal);
         Assert.DoesNotContain(Community, upgradeDry.Result.All, StringComparison.Ordinal);
         Assert.False(Path.Exists(Path.Combine(releases, nextVersion)), "a check run unpacked the release");
@@ -218,7 +218,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.True(Directory.GetFiles(etc, "edgetwin.yaml.*~").Count(b => Tool.Sha256(b) == currentSum) >= 2, "steps 4 and 5 left no backups repeating the current config");
         var firstInstallBackup = Assert.Single(backups);
         var repair = await PlayAsync(root, inventory, vars, []);
-        Assert.True(repair.Result.ExitCode == 0, repair.Result.All);
+        Assert.True(repair.Result.ExitCode == 0, repair.Result.Explained);
         Assert.True(File.Exists(Path.Combine(currentDir, "libonnxruntime.so")), "the incomplete release was not unpacked again");
         Assert.True(File.Exists(Path.Combine(currentDir, ".edgetwin-unpacked")));
         Assert.False(Path.Exists(currentDir + ".unpacking"), "the temporary unpack directory was left behind");
@@ -298,7 +298,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         await File.WriteAllTextAsync(Path.Combine(models, "train.py"), "# training script: not deployed\n", Ct);
         await File.WriteAllBytesAsync(Path.Combine(models, "old-model.onnx"), RandomNumberGenerator.GetBytes(1024), Ct);
         var modelsRun = await PlayAsync(root, inventory, vars, ["--tags", "models", "-e", $"edgetwin_models_src={models}"]);
-        Assert.True(modelsRun.Result.ExitCode == 0, modelsRun.Result.All);
+        Assert.True(modelsRun.Result.ExitCode == 0, modelsRun.Result.Explained);
         // staging directory, staged files, staged manifest, model files, manifest (the models directory exists since
         // the converge; there was no live manifest to keep as the previous set)
         Assert.Equal(5, modelsRun.Changed);
@@ -343,7 +343,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         }
 
         var versions = await InRootAsync("/bin/sh", "-c", "python3 --version && systemd-analyze --version | head -n 1");
-        Assert.True(versions.ExitCode == 0, versions.All);
+        Assert.True(versions.ExitCode == 0, versions.Explained);
         const string unit = "/etc/systemd/system/edgetwin.service";
         var verify = await InRootAsync("systemd-analyze", "verify", "--man=no", unit);
         Assert.True(verify.ExitCode == 0 && verify.All.Trim().Length == 0, $"systemd-analyze verify of the installed unit on {suite}:\n{verify.All}");
@@ -411,7 +411,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
             File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_101_101);
         }
         var tar = await Tool.RunAsync("tar", ["-C", stage.Path, "-czf", Path.Combine(dir, $"edgetwin-{nextVersion}-linux-x64.tar.gz"), $"edgetwin-{nextVersion}-linux-x64"], TimeSpan.FromMinutes(5), Ct);
-        Assert.True(tar.ExitCode == 0, tar.All);
+        Assert.True(tar.ExitCode == 0, tar.Explained);
     }
 
     private sealed record Play(Tool.Result Result, int Changed);

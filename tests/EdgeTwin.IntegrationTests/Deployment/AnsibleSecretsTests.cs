@@ -156,7 +156,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
         // The service user itself still gets through: the agent's READY=1 makes the release ready.
         var own = await Tool.RunAsync(python, [ReadyScript, "exec", "--timeout", "30", "--settle", "1", "--user", "nobody", "--group", group, "--", python, "-c", Sleeper(notify: true)], Timeout, Ct, environment: env);
         output.WriteLine(own.All);
-        Assert.True(own.ExitCode == 0, own.All);
+        Assert.True(own.ExitCode == 0, own.Explained);
         Assert.Contains("edgetwin-ready: ready (READY=1 after", own.StdOut, StringComparison.Ordinal);
         Assert.Empty(Directory.GetDirectories(dir.Path, "edgetwin-ready-*"));
     }
@@ -209,7 +209,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
             { "models": [ { "name": "rack-ae", "file": "rack-ae.onnx", "sha256": "{{sha}}" } ] }
             """, Ct);
         var deployed = await DeployModelsAsync(playbook, dir, src, dest);
-        Assert.True(deployed.ExitCode == 0, deployed.All);
+        Assert.True(deployed.ExitCode == 0, deployed.Explained);
         Assert.Equal(["manifest.json", "rack-ae.onnx"], Directory.GetFiles(dest).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal));
         Assert.Equal(["manifest.json", "rack-ae.onnx"], Directory.GetFiles(dest + ".staging").Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal));
         Assert.Equal($"models verify --dir {dest}.staging", (await File.ReadAllTextAsync(Path.Combine(dir.Path, "current", "calls"), Ct)).Trim());

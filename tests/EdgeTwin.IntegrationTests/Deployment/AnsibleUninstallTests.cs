@@ -72,7 +72,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
         // 0. A host that never had the agent: nothing to do, also with a purge; the root is untouched.
         var before = await TreeAsync(root);
         var never = await PlayAsync(root, inventory, vars, Purge());
-        Assert.True(never.Result.ExitCode == 0, never.Result.All);
+        Assert.True(never.Result.ExitCode == 0, never.Result.Explained);
         Assert.Equal(0, never.Changed);
         Assert.Equal(before, await TreeAsync(root));
         var passwdBefore = await File.ReadAllTextAsync(In("/etc/passwd"), Ct);
@@ -80,7 +80,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
 
         // 1. Install; then what `systemctl edit` and an earlier unit change leave: a drop-in and a unit backup.
         var install = await PlayAsync(root, inventory, vars, []);
-        Assert.True(install.Result.ExitCode == 0, install.Result.All);
+        Assert.True(install.Result.ExitCode == 0, install.Result.Explained);
         Assert.Matches(@"TASK \[edgetwin : Wait until the new release is ready[^\n]*\n(ok|changed): \[gw1\]", install.Result.All);
         Directory.CreateDirectory(Path.GetDirectoryName(dropIn)!);
         await File.WriteAllTextAsync(dropIn, "[Service]\nEnvironment=EDGETWIN_SITE_NOTE=1\n", Ct);
@@ -103,13 +103,13 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
         var owner = Regex.Match(await File.ReadAllTextAsync(In("/etc/passwd"), Ct), @"(?m)^edgetwin:x:(\d+):(\d+):");
         Assert.True(owner.Success, "no edgetwin user after the install");
         var chown = await Tool.RunAsync("chown", ["-R", $"{owner.Groups[1].Value}:{owner.Groups[2].Value}", state], TimeSpan.FromMinutes(1), Ct);
-        Assert.True(chown.ExitCode == 0, chown.All);
+        Assert.True(chown.ExitCode == 0, chown.Explained);
         var data = Tool.Snapshot(state);
         var holds = $"/var/lib/edgetwin/outbox.db holds {backlog} entries not yet acknowledged by every uplink";
 
         // 2. --check: says what it would remove and the backlog, removes nothing.
         var dry = await PlayAsync(root, inventory, vars, Absent("--check"));
-        Assert.True(dry.Result.ExitCode == 0, dry.Result.All);
+        Assert.True(dry.Result.ExitCode == 0, dry.Result.Explained);
         Assert.True(dry.Changed > 0, "a check run of the uninstall reported nothing to remove");
         Assert.Contains(holds, dry.Result.All, StringComparison.Ordinal);
         Assert.All(installed, p => Assert.True(Path.Exists(p) || new FileInfo(p).LinkTarget is not null, $"a check run removed {p}"));
@@ -125,7 +125,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
 
         // 4. Uninstall: every installed path gone, the unit disabled, the data and its user kept, and said so.
         var absent = await PlayAsync(root, inventory, vars, Absent());
-        Assert.True(absent.Result.ExitCode == 0, absent.Result.All);
+        Assert.True(absent.Result.ExitCode == 0, absent.Result.Explained);
         Assert.All(installed, p => Assert.False(Path.Exists(p) || new FileInfo(p).LinkTarget is not null, $"{p} is left after the uninstall"));
         Assert.False(Directory.Exists(Path.GetDirectoryName(dropIn)), "the drop-in directory is left");
         Assert.Empty(Directory.GetFiles(In("/etc/systemd/system"), "edgetwin*", SearchOption.AllDirectories));
@@ -136,7 +136,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
 
         // 5. Again: nothing left to do.
         var again = await PlayAsync(root, inventory, vars, Absent());
-        Assert.True(again.Result.ExitCode == 0, again.Result.All);
+        Assert.True(again.Result.ExitCode == 0, again.Result.Explained);
         Assert.Equal(0, again.Changed);
 
         // 6. A purge now, with no release left to read the outbox with: refused too (it may hold entries).
@@ -147,7 +147,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
 
         // 7. Purge with the override: the data, the user and the group go; the root is as it was before the install.
         var purge = await PlayAsync(root, inventory, vars, Purge("-e", "edgetwin_purge_unsent=true"));
-        Assert.True(purge.Result.ExitCode == 0, purge.Result.All);
+        Assert.True(purge.Result.ExitCode == 0, purge.Result.Explained);
         Assert.False(Directory.Exists(state), "the state directory is left after the purge");
         Assert.Equal(passwdBefore, await File.ReadAllTextAsync(In("/etc/passwd"), Ct));
         Assert.Equal(groupBefore, await File.ReadAllTextAsync(In("/etc/group"), Ct));
@@ -156,12 +156,12 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
             "the root differs from before the install:\n+ " + string.Join("\n+ ", after.Except(before)) + "\n- " + string.Join("\n- ", before.Except(after)));
 
         var purgeAgain = await PlayAsync(root, inventory, vars, Purge("-e", "edgetwin_purge_unsent=true"));
-        Assert.True(purgeAgain.Result.ExitCode == 0, purgeAgain.Result.All);
+        Assert.True(purgeAgain.Result.ExitCode == 0, purgeAgain.Result.Explained);
         Assert.Equal(0, purgeAgain.Changed);
 
         // 8. A later install works from scratch.
         var reinstall = await PlayAsync(root, inventory, vars, []);
-        Assert.True(reinstall.Result.ExitCode == 0, reinstall.Result.All);
+        Assert.True(reinstall.Result.ExitCode == 0, reinstall.Result.Explained);
         Assert.Matches(@"TASK \[edgetwin : Wait until the new release is ready[^\n]*\n(ok|changed): \[gw1\]", reinstall.Result.All);
         Assert.Equal(Path.Combine("/opt/edgetwin/releases", version), new FileInfo(In("/opt/edgetwin/current")).LinkTarget);
         Assert.True(new FileInfo(wants).LinkTarget is not null, "the reinstalled unit is not enabled");
@@ -182,7 +182,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
 
         args.Add("-print");
         var find = await Tool.RunAsync("find", args, TimeSpan.FromMinutes(5), Ct);
-        Assert.True(find.ExitCode == 0, find.All);
+        Assert.True(find.ExitCode == 0, find.Explained);
         return find.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(p => p[root.Length..])
             .Where(p => !ShadowBackup().IsMatch(p))

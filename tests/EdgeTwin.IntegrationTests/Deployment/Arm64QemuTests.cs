@@ -28,13 +28,13 @@ public sealed partial class Arm64QemuTests(ITestOutputHelper output)
         // The example config as shipped: the secret file it names (secrets/ops-auth) is in the tarball beside it.
 
         var version = await InRootAsync(root, ["/opt/edgetwin/edgetwin", "--version"], TimeSpan.FromMinutes(6));
-        Assert.True(version.ExitCode == 0, version.All);
+        Assert.True(version.ExitCode == 0, version.Explained);
         Assert.StartsWith(DeployCache.StampedVersion(), version.StdOut.Trim(), StringComparison.Ordinal);
         var arch = await InRootAsync(root, ["/usr/bin/uname", "-m"], TimeSpan.FromMinutes(1));
         Assert.Equal("aarch64", arch.StdOut.Trim()); // really emulated, not the host's x86-64
 
         var check = await InRootAsync(root, ["/opt/edgetwin/edgetwin", "check", "--config", "/opt/edgetwin/edgetwin.example.yaml", "--profiles-dir", "/opt/edgetwin/device-profiles"], TimeSpan.FromMinutes(10));
-        Assert.True(check.ExitCode == 0, check.All);
+        Assert.True(check.ExitCode == 0, check.Explained);
 
         // Under emulation every instruction is translated: on an idle 2-core machine the agent takes about 24 s to start
         // (JIT, ONNX sessions), its first polls take 7 s more and the thermal prediction came 9 s after the first
@@ -45,7 +45,7 @@ public sealed partial class Arm64QemuTests(ITestOutputHelper output)
         // twin reported crac1 "already down when the agent started". The run lasts 90 s once the agent polls; the limit
         // is for a machine loaded by the suite.
         var demo = await InRootAsync(root, ["/opt/edgetwin/edgetwin", "demo", "--duration", "90", "--failure-at", "25", "--profiles-dir", "/opt/edgetwin/device-profiles"], TimeSpan.FromMinutes(15));
-        Assert.True(demo.ExitCode == 0, demo.All); // 0 = the agent's pipeline (twin models, ONNX models, alerting) had no fatal error
+        Assert.True(demo.ExitCode == 0, demo.Explained); // 0 = the agent's pipeline (twin models, ONNX models, alerting) had no fatal error
         var text = demo.StdOut;
         // Reads: devices answer and samples flow through the pipeline. Under emulation on a loaded machine some polls
         // overrun their 2 s timeout, so not every device need be up at every status line.

@@ -80,7 +80,7 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
         // same way either way, so that is allowed the time of a build.
         var result = await Tool.RunAsync("/bin/bash", [script, "-s", "-o", outDir, rid], TimeSpan.FromMinutes(40), Ct, Tool.RepoRoot());
         output.WriteLine(result.All);
-        Assert.True(result.ExitCode == 0, result.All);
+        Assert.True(result.ExitCode == 0, result.Explained);
 
         var expected = new[] { previous, unlisted, Path.Combine(outDir, Path.GetFileName(tarball)) }
             .Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal).ToList();
@@ -94,7 +94,7 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
 
         // `sha256sum -c` (what an operator runs) accepts the whole list.
         var check = await Tool.RunAsync("sha256sum", ["-c", "SHA256SUMS"], Timeout, Ct, outDir);
-        Assert.True(check.ExitCode == 0, check.All);
+        Assert.True(check.ExitCode == 0, check.Explained);
     }
 
     private static async Task<string> Sha256Async(string path)

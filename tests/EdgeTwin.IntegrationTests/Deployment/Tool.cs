@@ -4,11 +4,51 @@ using System.Text;
 namespace EdgeTwin.IntegrationTests.Deployment;
 
 /// <summary>Runs an external tool with a timeout (the process tree is killed when it runs over) and captures its output.</summary>
-internal static class Tool
+internal static partial class Tool
 {
-    internal sealed record Result(int ExitCode, string StdOut, string StdErr)
+    internal sealed partial record Result(int ExitCode, string StdOut, string StdErr)
     {
         public string All => StdOut + StdErr;
+
+        /// <summary>
+        /// Why the run failed, first, then all its output. A failed test's summary in CI shows only the first lines of
+        /// its message, and a failed play's output begins with dozens of tasks that went well: the ansible-playbook run
+        /// that failed one CI (a converge of AnsibleRoleTests, exit non-zero after 5 s) showed only "PLAY [all]" and
+        /// "Gathering Facts ok", not the task that failed.
+        /// </summary>
+        public string Explained
+        {
+            get
+            {
+                var why = new List<string>();
+                var task = "";
+                foreach (var line in All.Split('\n'))
+                {
+                    if (line.StartsWith("TASK [", StringComparison.Ordinal))
+                    {
+                        task = line.TrimEnd('*', ' ');
+                    }
+                    else if (line.StartsWith("fatal: ", StringComparison.Ordinal) || line.StartsWith("failed: ", StringComparison.Ordinal) ||
+                             line.Contains("ERROR!", StringComparison.Ordinal))
+                    {
+                        // A module says why in msg, a command in stderr (its msg is only "non-zero return code").
+                        var fields = AnsibleField().Matches(line).Where(m => m.Groups[2].Length > 0)
+                                                   .Select(m => m.Groups[1].Value + ": " + m.Groups[2].Value).ToList();
+                        why.Add((task.Length > 0 ? task + ": " : "") + (fields.Count > 0 ? string.Join("; ", fields) : line));
+                    }
+                }
+
+                if (why.Count == 0)
+                {
+                    why.AddRange(All.Split('\n').Where(l => l.Trim().Length > 0).TakeLast(5));
+                }
+
+                return $"exit {ExitCode}: " + string.Join("\n", why) + "\n--- all output ---\n" + All;
+            }
+        }
+
+        [System.Text.RegularExpressions.GeneratedRegex(@"""(msg|stderr)"": ""((?:[^""\\]|\\.)*)""")]
+        private static partial System.Text.RegularExpressions.Regex AnsibleField();
     }
 
     /// <summary>The full path of <paramref name="name"/> on PATH (or the path itself when it is absolute and exists), else null.</summary>
