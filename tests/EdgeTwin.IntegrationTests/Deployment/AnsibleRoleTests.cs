@@ -516,6 +516,35 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Regression: <c>edgetwin_user</c> naming an account people log in with (pi, admin) had a converge set its shell to
+    /// nologin, its home to /var/lib/edgetwin and its groups to the service and bus groups only (its sudo group gone),
+    /// and a purge delete it: the engineer was locked out of the gateway. The role now refuses such an account before
+    /// changing anything, for an install and a purge alike; a service account (nologin, as <c>nobody</c> in the other
+    /// tests here) is still taken. The whole role in check mode on this machine, with its <c>root</c> account.
+    /// </summary>
+    [Fact]
+    public async Task Regression_edgetwin_user_naming_a_login_account_locked_it_out_of_the_gateway()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var rootShell = File.ReadAllLines("/etc/passwd").Select(l => l.Split(':')).First(f => f[0] == "root")[6];
+        foreach (var vars in new[]
+                 {
+                     """{"edgetwin_user": "root", "edgetwin_buses": []}""",
+                     """{"edgetwin_user": "root", "edgetwin_state": "absent", "edgetwin_purge_data": true, "edgetwin_purge_unsent": true}""",
+                 })
+        {
+            var run = await CheckModeRoleRunAsync(playbook, dir, vars);
+            Assert.True(run.ExitCode != 0, run.All);
+            Assert.Contains($"gw7: edgetwin_user is root, an account people log in with (shell {rootShell}, home /root): the role makes the agent's user a service account", run.All, StringComparison.Ordinal);
+            Assert.Contains("which would lock root out of this gateway. Leave edgetwin_user at edgetwin (the role makes it)", run.All, StringComparison.Ordinal);
+            Assert.Matches(@"gw7\s*:\s*ok=\d+\s+changed=0\s+unreachable=0\s+failed=1", run.All);
+            Assert.DoesNotContain("TASK [edgetwin : Create the service group]", run.All, StringComparison.Ordinal);
+            Assert.DoesNotContain("TASK [edgetwin : Remove the service user]", run.All, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
     /// Regression: <c>--check --diff</c> of a first install on a gateway with systemd (the preview before a rollout)
     /// failed in the restart handler, "Could not find the requested service edgetwin.service: host": check mode writes
     /// no unit, so systemd does not know it. A stand-in <c>systemctl</c> answers as systemd does without the unit.
