@@ -545,6 +545,43 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Regression: a purge (<c>edgetwin_purge_data</c>) deleted <c>edgetwin_group</c> whatever it was: named after a
+    /// group of the system (dialout, another account's own group), it went from under its other members. It now stays
+    /// while another account has it as its group or as a member, or when it is a bus group, and the run says why; the
+    /// service user's own group still goes. The whole role in check mode on this machine (nothing is changed).
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_purge_deleted_a_service_group_other_accounts_use()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        const string Purge = """ "edgetwin_state": "absent", "edgetwin_purge_data": true, "edgetwin_purge_unsent": true """;
+        const string Removed = @"TASK \[edgetwin : Remove the service group\][^\n]*\n(changed|ok): \[gw7\]";
+
+        // nobody's group, nogroup, is also the group of other system accounts (sync, _apt on Debian).
+        var passwd = File.ReadAllLines("/etc/passwd").Select(l => l.Split(':')).ToList();
+        var nogroupId = passwd.First(f => f[0] == "nobody")[3];
+        var others = passwd.Where(f => f[3] == nogroupId && f[0] != "nobody").Select(f => f[0]).Order(StringComparer.Ordinal).ToList();
+        Assert.NotEmpty(others);
+        var shared = await CheckModeRoleRunAsync(playbook, dir, $$"""{ {{Purge}} }""");
+        Assert.True(shared.ExitCode == 0, shared.Explained);
+        Assert.Contains($"The group {NoGroup} stays on gw7: other accounts use it ({string.Join(", ", others)})", shared.All, StringComparison.Ordinal);
+        Assert.DoesNotMatch(Removed, shared.All);
+
+        var busGroup = await CheckModeRoleRunAsync(playbook, dir, $$"""{ {{Purge}}, "edgetwin_group": "dialout" }""");
+        Assert.True(busGroup.ExitCode == 0, busGroup.Explained);
+        Assert.Contains("The group dialout stays on gw7: it is the group of the serial bus devices", busGroup.All, StringComparison.Ordinal);
+        Assert.DoesNotMatch(Removed, busGroup.All);
+
+        // www-data's own group is no other account's: it goes with the account.
+        var ownGroup = await CheckModeRoleRunAsync(playbook, dir, $$"""{ {{Purge}}, "edgetwin_user": "www-data", "edgetwin_group": "www-data" }""");
+        Assert.True(ownGroup.ExitCode == 0, ownGroup.Explained);
+        Assert.Matches(@"TASK \[edgetwin : Remove the service group\][^\n]*\nchanged: \[gw7\]", ownGroup.All);
+        Assert.DoesNotContain("stays on gw7", ownGroup.All, StringComparison.Ordinal);
+        Assert.Contains("\nwww-data:", await File.ReadAllTextAsync("/etc/group", Ct), StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// Regression: <c>--check --diff</c> of a first install on a gateway with systemd (the preview before a rollout)
     /// failed in the restart handler, "Could not find the requested service edgetwin.service: host": check mode writes
     /// no unit, so systemd does not know it. A stand-in <c>systemctl</c> answers as systemd does without the unit.
